@@ -1,0 +1,1 @@
+"""Baseline controllers, one file each, discovered automatically by the registry."""

@@ -1,0 +1,1 @@
+"""Environments: traffic on SUMO and the grid-world validation scenarios."""

@@ -1,0 +1,187 @@
+"""Scenarios: versioned TOML files in ``scenarios/``, validated into :class:`Scenario`.
+
+A scenario pairs a network and its demand with timing, reward and per-method
+hyperparameters. Its name carries a version (``grid6x6_v1``) that is bumped
+whenever the network, the demand or the reward changes, so results stay
+comparable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ltos_traffic.errors import UserError
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+KINDS = ("traffic", "prisoner", "jungle")
+
+# ``--net NAME`` picks this scenario for NAME.
+NET_ALIASES: dict[str, str] = {
+    "grid6x6": "grid6x6_v1",
+    "grid6x6_colight": "grid6x6_colight_v1",
+    "grid2x2": "grid2x2_v1",
+    "shenzhen": "shenzhen_v1",
+    "ltos6x6": "ltos6x6_v1",
+    "prisoner": "prisoner_v1",
+    "jungle": "jungle_v1",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A validated scenario.
+
+    Attributes:
+        name: versioned name, e.g. ``"grid6x6_v1"``.
+        kind: ``"traffic"``, ``"prisoner"`` or ``"jungle"``.
+        description: one line for ``ltos-traffic list``.
+        network: how to obtain the network (traffic only): ``source`` is
+            ``"grid"`` (generated), ``"cityflow"`` (imported dataset) or
+            ``"file"`` (user ``.net.xml`` + routes), plus source options.
+        episode_seconds: simulated seconds per episode (traffic) or steps
+            per episode (grid-worlds).
+        decision_interval_s: simulated seconds between decisions.
+        yellow_s: yellow time on a phase change, seconds.
+        min_green_s: minimum green time before a change, seconds.
+        sumo_args: extra SUMO command-line options.
+        params: scenario-specific parameters (grid-worlds).
+        hparams: per-controller hyperparameters, ``{"common": {...}, "dgn": {...}}``.
+    """
+
+    name: str
+    kind: str
+    description: str = ""
+    network: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    episode_seconds: float = 3600.0
+    decision_interval_s: float = 10.0
+    yellow_s: float = 5.0
+    min_green_s: float = 10.0
+    sumo_args: tuple[str, ...] = ()
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    hparams: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def episode_steps(self) -> int:
+        """Decisions per episode."""
+        return int(round(self.episode_seconds / self.decision_interval_s))
+
+    def with_timing(self, *, seconds: float | None = None) -> Scenario:
+        """A copy with another episode length (validated)."""
+        if seconds is None:
+            return self
+        check_positive("--seconds", seconds)
+        return dataclasses.replace(self, episode_seconds=float(seconds))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view for ``config.json``."""
+        out = dataclasses.asdict(self)
+        out["network"] = dict(self.network)
+        out["params"] = dict(self.params)
+        out["hparams"] = {k: dict(v) for k, v in self.hparams.items()}
+        return out
+
+
+def check_positive(what: str, value: float) -> None:
+    """Raise a :class:`UserError` unless ``value`` is a positive number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise UserError(f"{what} must be a positive number of seconds, got {value!r}")
+
+
+def scenario_names() -> list[str]:
+    """Names of the scenarios shipped in ``scenarios/``."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """Load and validate a scenario by name (``grid6x6_v1``), net alias or TOML path.
+
+    Raises:
+        UserError: unknown name, unreadable file or invalid content.
+    """
+    name = NET_ALIASES.get(name_or_path, name_or_path)
+    path = Path(name)
+    if path.suffix != ".toml":
+        path = SCENARIO_DIR / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(scenario_names())
+        raise UserError(f"unknown scenario {name_or_path!r}; choose one of: {known}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"scenario file {path} is not valid TOML: {exc}") from None
+    return scenario_from_dict(data, source=str(path))
+
+
+_TIMING = ("episode_seconds", "decision_interval_s", "yellow_s", "min_green_s")
+
+
+def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Scenario:
+    """Validate a parsed TOML mapping into a :class:`Scenario`."""
+    known = {"name", "kind", "description", "network", "timing", "sumo", "params", "hparams"}
+    unknown = set(data) - known
+    if unknown:
+        raise UserError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise UserError(f"{source}: 'name' must be a non-empty string")
+    kind = data.get("kind", "traffic")
+    if kind not in KINDS:
+        raise UserError(f"{source}: kind must be one of {KINDS}, got {kind!r}")
+    timing = dict(data.get("timing", {}))
+    bad = set(timing) - set(_TIMING)
+    if bad:
+        raise UserError(f"{source}: unknown [timing] keys {sorted(bad)}; allowed: {_TIMING}")
+    for key, value in timing.items():
+        if key == "yellow_s" and value == 0:
+            continue
+        check_positive(f"{source}: timing.{key}", value)
+    network = dict(data.get("network", {}))
+    if kind == "traffic" and network.get("source") not in ("grid", "cityflow", "file"):
+        raise UserError(f"{source}: [network] source must be 'grid', 'cityflow' or 'file'")
+    sumo = dict(data.get("sumo", {}))
+    args = sumo.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise UserError(f"{source}: [sumo] args must be a list of strings")
+    hparams = data.get("hparams", {})
+    if not isinstance(hparams, dict) or not all(isinstance(v, dict) for v in hparams.values()):
+        raise UserError(f"{source}: [hparams.<controller>] must be tables")
+    scenario = Scenario(
+        name=name,
+        kind=kind,
+        description=str(data.get("description", "")),
+        network=network,
+        sumo_args=tuple(args),
+        params=dict(data.get("params", {})),
+        hparams={k: dict(v) for k, v in hparams.items()},
+        **{k: float(v) for k, v in timing.items()},
+    )
+    if scenario.decision_interval_s <= scenario.yellow_s and kind == "traffic":
+        raise UserError(
+            f"{source}: decision_interval_s ({scenario.decision_interval_s}) must exceed "
+            f"yellow_s ({scenario.yellow_s})"
+        )
+    return scenario
+
+
+def custom_scenario(net_file: str, route_files: list[str], base: Scenario) -> Scenario:
+    """A scenario for a user network: ``base``'s timing with the user's files."""
+    for f in [net_file, *route_files]:
+        if not Path(f).is_file():
+            raise UserError(f"file not found: {f}; give an existing path")
+    if not route_files:
+        raise UserError(f"--net {net_file} needs --routes PATH (a SUMO .rou.xml with the demand)")
+    stem = Path(net_file).name.removesuffix(".xml").removesuffix(".net")
+    return dataclasses.replace(
+        base,
+        name=f"custom_{stem}",
+        description=f"user network {net_file}",
+        network={
+            "source": "file",
+            "net": str(Path(net_file).resolve()),
+            "routes": [str(Path(r).resolve()) for r in route_files],
+        },
+    )
