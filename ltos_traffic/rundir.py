@@ -1,0 +1,181 @@
+"""Run directories and atomic writes.
+
+Layout: ``<root>/<scenario>/<controller>/seed<k>/`` with
+
+* ``config.json``: resolved scenario, controller config, seed, package versions, git SHA;
+* ``episodes.csv``: one row per finished episode (training and evaluation);
+* ``steps.csv``: per decision step queue of the last evaluation episode;
+* ``summary.json``: the evaluation result;
+* ``checkpoint.pt``: the latest training state (learning controllers).
+
+Every file is written to a temporary file in the same directory and renamed,
+so a crash never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ltos_traffic.errors import UserError
+
+PACKAGES = ("ltos-traffic", "torch", "numpy", "pandas", "eclipse-sumo", "libsumo", "sumolib")
+
+
+def run_dir(root: str | Path, scenario: str, controller: str, seed: int) -> Path:
+    """The run directory for one (scenario, controller, seed)."""
+    return Path(root) / scenario / controller / f"seed{seed}"
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) or raise a one-line :class:`UserError`."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise UserError(
+            f"cannot write to output directory {path}: {exc.strerror or exc}; "
+            "choose another --out"
+        ) from None
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Atomic text write (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, tuple | set | frozenset):
+        return list(obj)
+    return str(obj)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Atomic JSON write; NaN/inf become ``null``."""
+    text = json.dumps(_finite(json.loads(json.dumps(obj, default=_json_default))), indent=2)
+    atomic_write_text(path, text + "\n")
+
+
+def write_csv(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Atomically (re)write ``path`` with ``rows``; columns are the union, in first-seen order."""
+    rows = list(rows)
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV file written by :func:`write_csv` (empty when absent)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def append_csv_row(path: Path, row: Mapping[str, Any]) -> None:
+    """Add one row, rewriting the file atomically (no partial rows after a crash)."""
+    write_csv(path, [*read_csv(path), dict(row)])
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that decide results."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_sha() -> str:
+    """The git commit of the source tree, with ``-dirty`` when modified; ``unknown`` outside git."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not sha:
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def write_config(
+    directory: Path,
+    *,
+    scenario: Mapping[str, Any],
+    controller: str,
+    config: Any,
+    seed: int,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``config.json``: everything needed to reproduce the run."""
+    payload = {
+        "scenario": dict(scenario),
+        "controller": controller,
+        "controller_config": config,
+        "seed": seed,
+        "versions": package_versions(),
+        "git_sha": git_sha(),
+        **(extra or {}),
+    }
+    atomic_write_json(directory / "config.json", payload)
