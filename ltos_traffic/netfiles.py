@@ -1,0 +1,46 @@
+"""Where network files live: the :class:`NetFiles` record, the cache, SUMO binaries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class NetFiles:
+    """A SUMO network and its demand.
+
+    Attributes:
+        net_file: the ``.net.xml``.
+        route_files: one or more ``.rou.xml`` files.
+    """
+
+    net_file: Path
+    route_files: tuple[Path, ...]
+
+
+def cache_root() -> Path:
+    """Cache for generated and imported networks: ``$LTOS_CACHE`` or ``~/.cache/ltos-traffic``."""
+    env = os.environ.get("LTOS_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "ltos-traffic"
+
+
+def sumo_binary(name: str) -> str:
+    """Path of a SUMO tool (``sumo``, ``sumo-gui``, ``netconvert``, ...) from the eclipse-sumo wheel.
+
+    Falls back to ``PATH``; never needs ``SUMO_HOME`` to be set by hand.
+    """
+    try:
+        from sumo import SUMO_HOME  # the eclipse-sumo wheel
+
+        candidate = Path(SUMO_HOME) / "bin" / name
+        if candidate.is_file():
+            return str(candidate)
+    except ImportError:  # pragma: no cover - wheel missing
+        pass
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"SUMO tool {name!r} not found; install the eclipse-sumo wheel")
+    return found
