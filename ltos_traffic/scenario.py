@@ -59,7 +59,7 @@ class Scenario:
     episode_seconds: float = 3600.0
     decision_interval_s: float = 10.0
     yellow_s: float = 5.0
-    min_green_s: float = 10.0
+    min_green_s: float = 5.0
     sumo_args: tuple[str, ...] = ()
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     hparams: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)

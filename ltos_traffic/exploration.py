@@ -1,0 +1,95 @@
+"""Exploration: a per-episode epsilon schedule, masked epsilon-greedy, OU noise.
+
+Every random draw comes from a ``numpy.random.Generator`` the caller owns, so a
+controller's exploration is reproducible from its seed and resumable from its
+state dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EpsilonSchedule:
+    """``epsilon(k) = max(end, start · decay^k)`` for episode ``k`` (Table 4's ε schedule).
+
+    Attributes:
+        start: epsilon of the first episode.
+        decay: factor applied once per finished episode.
+        end: floor.
+    """
+
+    start: float
+    decay: float
+    end: float
+
+    def value(self, episode: int) -> float:
+        """Epsilon for episode ``episode`` (0-based)."""
+        return max(self.end, self.start * self.decay**episode)
+
+
+def epsilon_greedy(
+    q: np.ndarray, mask: np.ndarray, epsilon: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Masked epsilon-greedy actions for all agents at once.
+
+    Args:
+        q: ``(N, A)`` action values.
+        mask: ``(N, A)`` bool, legal actions (at least one per row).
+        epsilon: probability of a uniformly random legal action, per agent.
+        rng: the caller's generator. Two draws are made per call whatever
+            ``epsilon`` is, so the stream does not depend on it.
+
+    Returns:
+        ``(N,)`` int64 actions, always legal; ties go to the lowest index.
+    """
+    greedy = np.where(mask, q, -np.inf).argmax(axis=1)
+    # A random legal action: argmax of uniform noise over the legal entries.
+    noise = rng.random(mask.shape)
+    random = np.where(mask, noise, -1.0).argmax(axis=1)
+    explore = rng.random(mask.shape[0]) < epsilon
+    return np.where(explore, random, greedy).astype(np.int64)
+
+
+class OUNoise:
+    """Ornstein-Uhlenbeck noise, ``x ← x + θ(μ - x) + σ·ε`` with ``ε ~ N(0, 1)`` (dt = 1).
+
+    Used on the LToS high-level logits (Table 5: σ = 0.25 in traffic).
+    """
+
+    def __init__(
+        self, shape: tuple[int, ...], sigma: float, theta: float = 0.15, mu: float = 0.0
+    ) -> None:
+        """Start at ``mu``.
+
+        Args:
+            shape: shape of one noise sample.
+            sigma: scale of the Gaussian increments.
+            theta: pull back towards ``mu`` per step.
+            mu: long-run mean.
+        """
+        self.sigma = sigma
+        self.theta = theta
+        self.mu = mu
+        self.x = np.full(shape, mu, dtype=np.float64)
+
+    def reset(self) -> None:
+        """Back to ``mu`` (start of an episode)."""
+        self.x[...] = self.mu
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """Advance one step and return the new value (a copy)."""
+        self.x += self.theta * (self.mu - self.x) + self.sigma * rng.standard_normal(self.x.shape)
+        return self.x.copy()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The process's current value, as a list (for ``torch.save``)."""
+        return {"x": self.x.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.x = np.asarray(state["x"], dtype=np.float64).reshape(self.x.shape)

@@ -1,0 +1,89 @@
+"""Resolve a traffic scenario's ``[network]`` table to SUMO files, and check routes."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ltos_traffic.errors import UserError
+from ltos_traffic.grid import GridOptions, build_grid
+from ltos_traffic.netfiles import NetFiles
+from ltos_traffic.scenario import Scenario
+
+
+def resolve_net_files(scenario: Scenario, *, data_dir: str | None = None) -> NetFiles:
+    """Build, import or locate the network and routes of ``scenario``."""
+    network = dict(scenario.network)
+    source = network.get("source")
+    if source == "grid":
+        # the demand covers the scenario's standard horizon, whatever --seconds says
+        return build_grid(GridOptions.from_mapping(network, seconds=3600.0))
+    if source == "cityflow":
+        from ltos_traffic.cityflow import resolve_dataset
+
+        return resolve_dataset(str(network.get("dataset", "")), data_dir)
+    if source == "file":
+        files = NetFiles(Path(network["net"]), tuple(Path(r) for r in network.get("routes", [])))
+        check_route_files(files)
+        return files
+    raise UserError(f"scenario {scenario.name}: unknown network source {source!r}")
+
+
+def network_edges(net_file: Path) -> set[str]:
+    """Edge ids of a ``.net.xml`` (non-internal), read with a streaming parser."""
+    edges: set[str] = set()
+    try:
+        for _, el in ET.iterparse(net_file):
+            if el.tag == "edge" and el.get("function") != "internal":
+                edges.add(el.get("id", ""))
+            el.clear()
+    except ET.ParseError as exc:
+        raise UserError(f"cannot read network {net_file}: {exc}; is it a SUMO .net.xml?") from None
+    return edges
+
+
+def check_route_files(files: NetFiles) -> None:
+    """Every route file parses and only uses edges of the network.
+
+    Raises:
+        UserError: naming the file, the vehicle and the unknown edge.
+    """
+    if not files.net_file.is_file():
+        raise UserError(f"network file not found: {files.net_file}; give an existing .net.xml")
+    if not files.route_files:
+        raise UserError("no route file given; pass --routes PATH to a SUMO .rou.xml")
+    edges = network_edges(files.net_file)
+    if not edges:
+        raise UserError(f"network {files.net_file} has no edges; is it a SUMO .net.xml?")
+    for route_file in files.route_files:
+        if not route_file.is_file():
+            raise UserError(f"route file not found: {route_file}; give an existing .rou.xml")
+        try:
+            root = ET.parse(route_file).getroot()
+        except ET.ParseError as exc:
+            raise UserError(f"cannot read route file {route_file}: {exc}") from None
+        count = 0
+        for parent in root.iter():
+            for attr in ("edges", "from", "to", "via"):
+                value = parent.get(attr)
+                if value is None or parent.tag in ("vType",):
+                    continue
+                for edge in value.split():
+                    if edge not in edges:
+                        owner = parent.get("id") or _owner_id(root, parent)
+                        raise UserError(
+                            f"route file {route_file}: {parent.tag} {owner!r} uses edge "
+                            f"{edge!r}, which is not in {files.net_file.name}; fix the routes "
+                            "or give the matching network"
+                        )
+            if parent.tag in ("vehicle", "flow", "trip"):
+                count += 1
+        if count == 0:
+            raise UserError(f"route file {route_file} defines no vehicle, trip or flow")
+
+
+def _owner_id(root: ET.Element, child: ET.Element) -> str:
+    for parent in root.iter():
+        if child in list(parent):
+            return parent.get("id", parent.tag)
+    return child.tag

@@ -1,0 +1,292 @@
+"""The SUMO boundary: the only module that imports libsumo or traci.
+
+libsumo (in-process, fast) is the default; traci (a socket to a ``sumo`` or
+``sumo-gui`` process) is used when the GUI is asked for or ``backend="traci"``.
+libsumo allows one simulation per process, so parallel simulations are
+separate processes.
+
+Lane state is read through subscriptions (one call per decision for all lanes)
+and returned as numpy arrays in the fixed lane order given at construction.
+Travel times come from SUMO's own tripinfo output, parsed after each episode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ltos_traffic.errors import SimulationError, UserError
+from ltos_traffic.netfiles import sumo_binary
+from ltos_traffic.types import LaneCounts
+
+# traci constants (identical in libsumo): last step vehicle number / halting number
+_VAR_VEHICLE_NUMBER = 0x10
+_VAR_HALTING_NUMBER = 0x14
+
+_ACTIVE: list[SumoSimulator] = []  # libsumo: at most one open simulation per process
+_TRACI_LABELS = iter(range(1, 1 << 30))
+
+
+@dataclass(frozen=True)
+class TripStats:
+    """Episode figures from SUMO's tripinfo and statistics outputs.
+
+    ``durations`` are arrival minus departure of arrived vehicles; ``unfinished``
+    are the times so far of vehicles still running at the end (tripinfo's
+    ``write-unfinished``), both seconds.
+    """
+
+    durations: np.ndarray
+    waiting_times: np.ndarray
+    unfinished: np.ndarray
+    loaded: int
+    departed: int
+    waiting_to_insert: int
+    teleports: int
+    end_time_s: float
+
+
+class SumoSimulator:
+    """One SUMO simulation with a fixed set of tracked lanes and traffic lights.
+
+    Args:
+        net_file: SUMO ``.net.xml``.
+        route_files: SUMO ``.rou.xml`` files.
+        lanes: ids of the lanes whose counts :meth:`read` returns, in order.
+        tls_ids: ids of the traffic lights :meth:`set_states` addresses, in order.
+        end_s: simulated seconds per episode (vehicles still running then are
+            reported as unfinished).
+        backend: ``"libsumo"`` (default) or ``"traci"``.
+        gui: run ``sumo-gui`` (implies traci).
+        sumo_args: extra SUMO options.
+        gui_args: extra options for ``sumo-gui`` only (window size, delay, ...).
+    """
+
+    def __init__(
+        self,
+        net_file: Path,
+        route_files: Sequence[Path],
+        *,
+        lanes: Sequence[str],
+        tls_ids: Sequence[str],
+        end_s: float,
+        backend: str = "libsumo",
+        gui: bool = False,
+        sumo_args: Sequence[str] = (),
+        gui_args: Sequence[str] = (),
+    ) -> None:
+        if backend not in ("libsumo", "traci"):
+            raise UserError(f"unknown SUMO backend {backend!r}; use 'libsumo' or 'traci'")
+        self.net_file = Path(net_file)
+        self.route_files = tuple(Path(r) for r in route_files)
+        self.lanes = list(lanes)
+        self.tls_ids = list(tls_ids)
+        self.end_s = float(end_s)
+        self.gui = gui
+        self.backend = "traci" if gui else backend
+        self.sumo_args = list(sumo_args)
+        self.gui_args = list(gui_args)
+        self._api: Any = None
+        self._label: str | None = None
+        self._workdir: Path | None = None
+        self._lane_index = {lane: k for k, lane in enumerate(self.lanes)}
+        self.time_s = 0.0
+
+    # ----------------------------------------------------------- lifecycle
+
+    @property
+    def running(self) -> bool:
+        """``True`` between :meth:`start` and :meth:`finish`/:meth:`close`."""
+        return self._api is not None
+
+    def start(self, seed: int) -> None:
+        """Start a new simulation seeded with ``seed`` (closing any running one)."""
+        self.close()
+        self._workdir = Path(tempfile.mkdtemp(prefix="ltos-sumo-"))
+        cmd = [
+            sumo_binary("sumo-gui" if self.gui else "sumo"),
+            "-n", str(self.net_file),
+            "-r", ",".join(str(r) for r in self.route_files),
+            "--seed", str(int(seed)),
+            "--begin", "0",
+            "--no-step-log", "true",
+            "--no-warnings", "true",
+            "--duration-log.disable", "true",
+            "--tripinfo-output", str(self._workdir / "tripinfo.xml"),
+            "--tripinfo-output.write-unfinished", "true",
+            "--statistic-output", str(self._workdir / "statistics.xml"),
+            *self.sumo_args,
+        ]  # fmt: skip
+        if self.gui:
+            cmd += self.gui_args
+        try:
+            if self.backend == "libsumo":
+                import libsumo
+
+                if _ACTIVE:
+                    _ACTIVE[0].close()
+                libsumo.start(cmd)
+                self._api = libsumo
+                _ACTIVE.append(self)
+            else:
+                import traci
+
+                self._label = f"ltos{next(_TRACI_LABELS)}"
+                traci.start(cmd, label=self._label, numRetries=50)
+                self._api = traci.getConnection(self._label)
+        except Exception as exc:
+            self._api = None
+            self._cleanup_dir()
+            raise SimulationError(f"SUMO failed to start: {_one_line(exc)}") from exc
+        self.time_s = 0.0
+        try:
+            for lane in self.lanes:
+                self._api.lane.subscribe(lane, [_VAR_VEHICLE_NUMBER, _VAR_HALTING_NUMBER])
+        except Exception as exc:
+            self.close()
+            raise SimulationError(f"SUMO rejected a lane subscription: {_one_line(exc)}") from exc
+
+    def set_states(self, indices: Sequence[int], states: Sequence[str]) -> None:
+        """Set the red/yellow/green state string of the given traffic lights."""
+        api = self._require()
+        try:
+            for i, state in zip(indices, states):
+                api.trafficlight.setRedYellowGreenState(self.tls_ids[i], state)
+        except Exception as exc:
+            self._fail(exc)
+
+    def advance_to(self, time_s: float) -> None:
+        """Simulate until ``time_s`` (one call, however many 1-s steps)."""
+        api = self._require()
+        try:
+            api.simulationStep(float(time_s))
+        except Exception as exc:
+            self._fail(exc)
+        self.time_s = float(time_s)
+
+    def read(self) -> LaneCounts:
+        """Vehicles and halting vehicles on every tracked lane, from subscriptions."""
+        api = self._require()
+        try:
+            results = api.lane.getAllSubscriptionResults()
+        except Exception as exc:
+            self._fail(exc)
+        n = len(self.lanes)
+        vehicles = np.zeros(n, dtype=np.float32)
+        halting = np.zeros(n, dtype=np.float32)
+        index = self._lane_index
+        for lane, values in results.items():
+            k = index.get(lane)
+            if k is not None:
+                vehicles[k] = values[_VAR_VEHICLE_NUMBER]
+                halting[k] = values[_VAR_HALTING_NUMBER]
+        return LaneCounts(vehicles, halting)
+
+    def finish(self) -> TripStats:
+        """End the simulation and return its trip statistics."""
+        self._require()
+        workdir = self._workdir
+        self.close(keep_outputs=True)
+        assert workdir is not None
+        try:
+            return parse_outputs(workdir / "tripinfo.xml", workdir / "statistics.xml")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def close(self, *, keep_outputs: bool = False) -> None:
+        """Close the simulation if running; safe to call any number of times."""
+        api, self._api = self._api, None
+        if api is not None:
+            with contextlib.suppress(Exception):
+                api.close()
+            if self in _ACTIVE:
+                _ACTIVE.remove(self)
+        if not keep_outputs:
+            self._cleanup_dir()
+
+    def __enter__(self) -> SumoSimulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    # ----------------------------------------------------------- helpers
+
+    def traci_connection(self) -> Any:
+        """The raw connection (GUI helpers only, e.g. screenshots); ``None`` on libsumo."""
+        return self._api if self.backend == "traci" else None
+
+    def _require(self) -> Any:
+        if self._api is None:
+            raise SimulationError("SUMO is not running: call start(seed) first")
+        return self._api
+
+    def _fail(self, exc: BaseException) -> Any:
+        self.close()
+        raise SimulationError(f"SUMO died at t={self.time_s:.0f} s: {_one_line(exc)}") from exc
+
+    def _cleanup_dir(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
+    """Parse SUMO's tripinfo and statistics files."""
+    durations: list[float] = []
+    waits: list[float] = []
+    unfinished: list[float] = []
+    end_time = 0.0
+    if tripinfo.is_file():
+        for _, el in ET.iterparse(tripinfo):
+            if el.tag != "tripinfo":
+                continue
+            duration = float(el.get("duration", "nan"))
+            arrival = float(el.get("arrival", "-1"))
+            if arrival >= 0:
+                durations.append(duration)
+                waits.append(float(el.get("waitingTime", "0")))
+                end_time = max(end_time, arrival)
+            elif math.isfinite(duration) and float(el.get("depart", "-1")) >= 0:
+                unfinished.append(duration)
+            el.clear()
+    loaded = departed = waiting = teleports = 0
+    if statistics.is_file():
+        root = ET.parse(statistics).getroot()
+        veh = root.find("vehicles")
+        if veh is not None:
+            loaded = int(veh.get("loaded", "0"))
+            departed = int(veh.get("inserted", "0"))
+            waiting = int(veh.get("waiting", "0"))
+        tel = root.find("teleports")
+        if tel is not None:
+            teleports = int(tel.get("total", "0"))
+    return TripStats(
+        durations=np.asarray(durations, dtype=np.float64),
+        waiting_times=np.asarray(waits, dtype=np.float64),
+        unfinished=np.asarray(unfinished, dtype=np.float64),
+        loaded=loaded,
+        departed=departed,
+        waiting_to_insert=waiting,
+        teleports=teleports,
+        end_time_s=end_time,
+    )
