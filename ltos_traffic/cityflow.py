@@ -544,6 +544,12 @@ def read_net_summary(net_file: Path) -> NetSummary:
     return NetSummary(junctions, tls, edges, links)
 
 
+def count_vehicles(route_file: Path) -> tuple[int, float, float]:
+    """Vehicles in a route file and the first and last departure, seconds."""
+    departs = [float(v.get("depart", 0)) for v in ET.parse(route_file).getroot().iter("vehicle")]
+    return len(departs), min(departs, default=0.0), max(departs, default=0.0)
+
+
 def check_routes(trips: list[Trip], summary: NetSummary, flow: Path) -> None:
     """Raise a :class:`UserError` naming the first trip whose route SUMO cannot drive."""
     for trip in trips:
