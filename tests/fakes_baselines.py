@@ -1,0 +1,88 @@
+"""A tiny networked environment for the baseline unit tests (no SUMO).
+
+``N`` agents on a line graph. Each agent's observation carries a one-hot
+"target" action plus noise; choosing the target pays ``+1``. Some actions are
+masked out at every step (never the target), so masking bugs show up as
+illegal actions. The global state is every observation concatenated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
+
+
+def line_adjacency(n: int) -> np.ndarray:
+    """``(n, n)`` bool adjacency of a path graph 0 - 1 - ... - n-1."""
+    adj = np.zeros((n, n), dtype=bool)
+    idx = np.arange(n - 1)
+    adj[idx, idx + 1] = True
+    adj[idx + 1, idx] = True
+    return adj
+
+
+class TargetEnv:
+    """Fake networked env: each agent should pick the action its observation names."""
+
+    def __init__(
+        self, n_agents: int = 4, n_actions: int = 3, noise_dims: int = 2, steps: int = 6
+    ) -> None:
+        self.n, self.a = n_agents, n_actions
+        obs_dim = n_actions + noise_dims
+        self._spec = EnvSpec(
+            name="target_fake",
+            agent_ids=tuple(f"a{i}" for i in range(n_agents)),
+            obs_dim=obs_dim,
+            state_dim=n_agents * obs_dim,
+            n_actions=n_actions,
+            adjacency=line_adjacency(n_agents),
+            episode_steps=steps,
+        )
+        self.rng = np.random.default_rng(0)
+        self.t = 0
+        self.total = 0.0
+        self.target = np.zeros(n_agents, dtype=np.int64)
+        self.mask = np.ones((n_agents, n_actions), dtype=bool)
+
+    @property
+    def spec(self) -> EnvSpec:
+        return self._spec
+
+    def _timestep(self, reward: np.ndarray) -> TimeStep:
+        self.target = self.rng.integers(0, self.a, size=self.n)
+        self.mask = self.rng.random((self.n, self.a)) < 0.6
+        self.mask[np.arange(self.n), self.target] = True
+        obs = np.zeros((self.n, self._spec.obs_dim), dtype=np.float32)
+        obs[np.arange(self.n), self.target] = 1.0
+        obs[:, self.a :] = self.rng.normal(size=(self.n, self._spec.obs_dim - self.a))
+        return TimeStep(
+            obs=obs,
+            state=obs.reshape(-1).copy(),
+            action_mask=self.mask.copy(),
+            reward=reward.astype(np.float32),
+            done=self.t >= self._spec.episode_steps,
+            t=self.t,
+            sim_time_s=float(self.t),
+        )
+
+    def reset(self, seed: int) -> TimeStep:
+        self.rng = np.random.default_rng(seed)
+        self.t = 0
+        self.total = 0.0
+        return self._timestep(np.zeros(self.n))
+
+    def step(self, actions: np.ndarray) -> TimeStep:
+        actions = np.asarray(actions)
+        assert actions.shape == (self.n,) and actions.dtype == np.int64
+        assert self.mask[np.arange(self.n), actions].all(), "illegal action"
+        reward = (actions == self.target).astype(np.float32)
+        self.total += float(reward.sum())
+        self.t += 1
+        return self._timestep(reward)
+
+    def episode_metrics(self) -> EpisodeMetrics:
+        return EpisodeMetrics(episode_return=self.total)
+
+    def close(self) -> None:
+        return None
