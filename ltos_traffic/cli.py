@@ -1,0 +1,219 @@
+"""The ``ltos-traffic`` command line.
+
+Every command turns bad input into one line ``error: ...`` and exit code 2;
+SUMO failures into one line and exit code 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ltos_traffic import __version__
+from ltos_traffic.errors import SimulationError, UserError
+from ltos_traffic.scenario import (
+    NET_ALIASES,
+    Scenario,
+    custom_scenario,
+    load_scenario,
+    scenario_names,
+)
+
+SUMMARY_KEYS = (
+    "avg_travel_time_s",
+    "avg_travel_time_all_s",
+    "arrived",
+    "departed",
+    "throughput",
+    "mean_queue",
+    "mean_waiting_time_s",
+    "teleports",
+    "episode_return",
+)
+
+
+def resolve_scenario(net: str, routes: tuple[str, ...], scenario: str | None) -> Scenario:
+    """``--net`` (alias or ``.net.xml`` path) and ``--scenario`` to a :class:`Scenario`."""
+    if scenario is not None:
+        base = load_scenario(scenario)
+    elif net in NET_ALIASES or not net.endswith(".xml"):
+        base = load_scenario(net) if net in NET_ALIASES else _unknown_net(net)
+    else:
+        base = load_scenario("grid6x6_v1")
+    if net.endswith(".xml"):
+        return custom_scenario(net, list(routes), base)
+    if routes:
+        raise UserError("--routes is only for --net PATH.net.xml (named networks ship their demand)")
+    return base
+
+
+def _unknown_net(net: str) -> Scenario:
+    names = ", ".join(sorted(NET_ALIASES))
+    raise UserError(f"unknown network {net!r}; use one of {names} or a path to a .net.xml file")
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain text table."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ltos-traffic")
+def cli() -> None:
+    """Adaptive traffic-signal control on SUMO: LToS and baselines."""
+
+
+@cli.command("list")
+def list_cmd() -> None:
+    """List controllers, networks and scenarios."""
+    from ltos_traffic.controllers.base import controller_class, controller_names
+
+    click.echo("controllers:")
+    for name in controller_names():
+        cls = controller_class(name)
+        kind = "learns" if getattr(cls, "learns", False) else "classical"
+        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        click.echo(f"  {name:<14} {kind:<9} {doc[0] if doc else ''}")
+    click.echo("networks (--net):")
+    for alias, scen in sorted(NET_ALIASES.items()):
+        click.echo(f"  {alias:<14} -> {scen}")
+    click.echo("  PATH.net.xml   your own network, with --routes PATH.rou.xml")
+    click.echo("scenarios (--scenario):")
+    for name in scenario_names():
+        click.echo(f"  {name:<20} {load_scenario(name).description}")
+
+
+def common_options(fn: Any) -> Any:
+    """Options shared by ``run`` and ``train``."""
+    options = [
+        click.option("--net", default="grid6x6", show_default=True,
+                     help="Network name (see `list`) or a path to a SUMO .net.xml."),
+        click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable)."),
+        click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net)."),
+        click.option("--controller", default="max_pressure", show_default=True),
+        click.option("--seconds", type=float, default=None,
+                     help="Simulated seconds per episode (default: the scenario's)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--out", default="runs", show_default=True, help="Root of run directories."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Override a controller hyperparameter (repeatable)."),
+        click.option("--data-dir", default=None,
+                     help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@cli.command("run")
+@common_options
+@click.option("--episodes", type=int, default=None,
+              help="Training episodes before evaluation (learning controllers).")
+@click.option("--checkpoint", default=None, help="Evaluate this checkpoint, no training.")
+@click.option("--gui", is_flag=True, help="Watch in sumo-gui (traci).")
+@click.option("--backend", type=click.Choice(["libsumo", "traci"]), default="libsumo",
+              show_default=True)
+def run_cmd(
+    net: str,
+    routes: tuple[str, ...],
+    scenario: str | None,
+    controller: str,
+    seconds: float | None,
+    seed: int,
+    out: str,
+    sets: tuple[str, ...],
+    data_dir: str | None,
+    episodes: int | None,
+    checkpoint: str | None,
+    gui: bool,
+    backend: str,
+) -> None:
+    """Run a controller (training first if it learns) and report the evaluation."""
+    from ltos_traffic import experiment
+
+    if episodes is not None and episodes < 0:
+        raise UserError(f"--episodes must be >= 0, got {episodes}")
+    scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    started = time.perf_counter()
+    summary = experiment.run(
+        scen,
+        controller,
+        seed=seed,
+        out_root=Path(out),
+        overrides=sets,
+        data_dir=data_dir,
+        episodes=episodes,
+        checkpoint=checkpoint,
+        gui=gui,
+        backend=backend,
+        progress=sys.stderr.isatty(),
+    )
+    row = {"controller": controller, "net": scen.name, "seed": seed}
+    row.update({k: summary[k] for k in SUMMARY_KEYS if k in summary})
+    click.echo(format_table([row], list(row)))
+    click.echo(f"run directory: {summary['run_dir']}  ({time.perf_counter() - started:.1f} s)")
+
+
+def main() -> None:
+    """Console entry point: map errors to one line and an exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except SimulationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules."""
+    import importlib
+
+    for module, attr in (
+        ("ltos_traffic.cli_cityflow", "import_cityflow_cmd"),
+        ("ltos_traffic.cli_train", "train_cmd"),
+        ("ltos_traffic.cli_report", "compare_cmd"),
+        ("ltos_traffic.cli_report", "report_cmd"),
+        ("ltos_traffic.cli_report", "gui_cmd"),
+        ("ltos_traffic.cli_sweep", "sweep_cmd"),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        cmd = getattr(mod, attr, None)
+        if cmd is not None:
+            cli.add_command(cmd)
+
+
+_register_optional_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,137 @@
+"""One experiment = (scenario, controller, seed): train if needed, evaluate, write the run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltos_traffic import rundir
+from ltos_traffic.controllers.base import make_controller, parse_set_options
+from ltos_traffic.envs.factory import make_env
+from ltos_traffic.runner import EpisodeResult, run_episode
+from ltos_traffic.scenario import Scenario
+
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes use seeds no training episode uses
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators from one run seed."""
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def eval_seed(seed: int) -> int:
+    """The SUMO/environment seed of a run's evaluation episode."""
+    return EVAL_SEED_OFFSET + seed
+
+
+def run(
+    scenario: Scenario,
+    controller_name: str,
+    *,
+    seed: int,
+    out_root: Path,
+    overrides: Sequence[str] = (),
+    data_dir: str | None = None,
+    episodes: int | None = None,
+    checkpoint: str | None = None,
+    gui: bool = False,
+    backend: str = "libsumo",
+    progress: bool = False,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train (learning controllers, unless ``checkpoint``) then evaluate; returns the summary.
+
+    Writes ``config.json``, ``episodes.csv``, ``steps.csv`` and ``summary.json``
+    into ``out_root/<scenario>/<controller>/seed<seed>/``.
+    """
+    seed_everything(seed)
+    sets = parse_set_options(list(overrides))
+    out_dir = rundir.ensure_writable_dir(rundir.run_dir(out_root, scenario.name, controller_name, seed))
+    env_kwargs: dict[str, Any] = {}
+    if scenario.kind == "traffic":
+        env_kwargs = {"data_dir": data_dir, "gui": gui, "backend": backend}
+    env = make_env(scenario, **env_kwargs)
+    started = time.perf_counter()
+    try:
+        controller = make_controller(
+            controller_name, env.spec, seed, scenario_hparams=scenario.hparams, overrides=sets
+        )
+        rundir.write_config(
+            out_dir,
+            scenario=scenario.as_dict(),
+            controller=controller_name,
+            config=dataclasses.asdict(controller.config) if hasattr(controller, "config") else {},
+            seed=seed,
+            extra={"episodes": episodes, "checkpoint": checkpoint},
+        )
+        trained = 0
+        if getattr(controller, "learns", False):
+            from ltos_traffic import training
+
+            if checkpoint is not None:
+                training.load_checkpoint_into(controller, Path(checkpoint))
+            else:
+                n = episodes if episodes is not None else default_episodes(scenario)
+                training.train(
+                    env, controller, out_dir=out_dir, episodes=n, seed=seed,
+                    resume=resume, progress=progress,
+                )  # fmt: skip
+                trained = n
+        result = run_episode(env, controller, seed=eval_seed(seed), explore=False, learn=False)
+    finally:
+        env.close()
+    wall = time.perf_counter() - started
+    return write_evaluation(out_dir, scenario, controller_name, seed, result, wall, trained)
+
+
+def default_episodes(scenario: Scenario) -> int:
+    """Training episodes when ``--episodes`` is not given (scenario ``[params] train_episodes``)."""
+    return int(scenario.params.get("train_episodes", 10))
+
+
+def write_evaluation(
+    out_dir: Path,
+    scenario: Scenario,
+    controller_name: str,
+    seed: int,
+    result: EpisodeResult,
+    wall_s: float,
+    trained_episodes: int,
+) -> dict[str, Any]:
+    """Append the evaluation row, write ``steps.csv`` and ``summary.json``."""
+    row = {"episode": trained_episodes, "phase": "eval", **result.metrics.as_row()}
+    rundir.append_csv_row(out_dir / "episodes.csv", row)
+    interval = scenario.decision_interval_s
+    rundir.write_csv(
+        out_dir / "steps.csv",
+        [
+            {"step": k + 1, "sim_time_s": (k + 1) * interval, "queue": q}
+            for k, q in enumerate(result.queue_curve)
+        ],
+    )
+    summary: dict[str, Any] = {
+        "controller": controller_name,
+        "net": scenario.name,
+        "scenario": scenario.name,
+        "seed": seed,
+        "eval_seed": eval_seed(seed),
+        "train_episodes": trained_episodes,
+        "wall_s": wall_s,
+        **result.metrics.as_row(),
+        "run_dir": str(out_dir),
+    }
+    rundir.atomic_write_json(out_dir / "summary.json", summary)
+    return summary
