@@ -1,0 +1,325 @@
+"""QMIX: per-agent GRU Q-networks mixed monotonically into a team value.
+
+Paper: T. Rashid, M. Samvelyan, C. Schroeder de Witt, G. Farquhar, J. Foerster,
+S. Whiteson, "QMIX: Monotonic Value Function Factorisation for Deep Multi-Agent
+Reinforcement Learning", ICML 2018.
+
+* Agent network (parameters shared by all agents, as in the paper): input is the
+  observation, the agent's last action (one-hot) and its id (one-hot); then
+  ``Linear -> ReLU -> GRUCell -> Linear`` gives ``Q_i(tau_i, .)``.
+* Mixer: hypernetworks read the global state ``s`` (``step.state``) and emit the
+  weights of a two-layer network ``Q_tot = w2 . elu(W1^T q + b1) + b2``; the
+  weights pass through ``abs`` so ``dQ_tot / dQ_i >= 0`` (monotonic), hence the
+  greedy joint action is every agent's own greedy action.
+* Trained end to end by one-step TD on the team reward (mean raw reward over
+  agents, scaled), double-Q targets from a soft-updated target copy, on whole
+  episodes sampled from an episode replay (the GRU replays each episode from
+  its first step).
+
+Choices not fixed by Table 6 (stated here): gamma 0.99, RMSProp constants,
+gradient clip 10 and batch of 16 episodes follow the authors' PyMARL defaults;
+the epsilon schedule, tau and buffer size are Table 4's traffic values.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ltos_traffic.controllers.base import register
+from ltos_traffic.exploration import EpsilonSchedule, epsilon_greedy
+from ltos_traffic.nn import soft_update
+from ltos_traffic.types import EnvSpec, TimeStep, Transition
+
+
+@dataclass(frozen=True)
+class Config:
+    """QMIX hyperparameters (defaults: Table 6, Traffic-6x6 column)."""
+
+    lr: float = 5e-4  # RMSProp learning rate; Table 6: 5e-3 / 5e-5 / 5e-4 / 5e-4
+    hidden: int = 16  # MLP and GRU hidden units; Table 6: 20 / 512 / 16 / 16
+    mixing_embed: int = 16  # mixer hidden units (hypernet layer 1 is N x this, layer 2 this);
+    # Table 6: 20 / 512 / 16 / 16
+    gamma: float = 0.99  # discount per decision step; PyMARL default (Table 6 gives none)
+    batch_size: int = 16  # episodes per update; PyMARL uses 32 (Table 6 gives none)
+    buffer_capacity: int = 10_000  # transitions kept, as whole episodes; Table 4 traffic 10,000
+    tau: float = 0.1  # soft target-update rate per update; Table 4 traffic 0.1
+    eps_start: float = 0.4  # epsilon of the first episode; Table 4 traffic 0.4
+    eps_decay: float = 0.9  # epsilon factor per episode; Table 4 traffic 0.9
+    eps_end: float = 0.05  # epsilon floor; Table 4 traffic 0.05
+    max_grad_norm: float = 10.0  # gradient-norm clip; PyMARL default 10
+    reward_scale: float = 0.1  # multiplier on the team reward (not in the paper)
+
+
+class AgentRNN(nn.Module):
+    """Shared per-agent recurrent Q-network: ``(obs, last action, id) -> Q(., a)``."""
+
+    def __init__(self, in_dim: int, hidden: int, n_actions: int) -> None:
+        super().__init__()
+        self.fc_in = nn.Linear(in_dim, hidden)
+        self.gru = nn.GRUCell(hidden, hidden)
+        self.fc_out = nn.Linear(hidden, n_actions)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` ``(M, in)``, ``h`` ``(M, hidden)`` -> Q-values ``(M, A)`` and new ``h``."""
+        h = self.gru(torch.relu(self.fc_in(x)), h)
+        return self.fc_out(h), h
+
+
+class MonotonicMixer(nn.Module):
+    """QMIX mixer: ``Q_tot(q, s)`` non-decreasing in every ``q_i`` for any state ``s``."""
+
+    def __init__(self, n_agents: int, state_dim: int, embed: int) -> None:
+        super().__init__()
+        self.n_agents, self.embed = n_agents, embed
+        self.hyper_w1 = nn.Linear(state_dim, n_agents * embed)
+        self.hyper_b1 = nn.Linear(state_dim, embed)
+        self.hyper_w2 = nn.Linear(state_dim, embed)
+        self.hyper_b2 = nn.Sequential(nn.Linear(state_dim, embed), nn.ReLU(), nn.Linear(embed, 1))
+
+    def forward(self, q: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Mix agent values.
+
+        Args:
+            q: ``(B, N)`` chosen-action values of every agent.
+            state: ``(B, S)`` global states.
+
+        Returns:
+            ``(B,)`` team values.
+        """
+        w1 = self.hyper_w1(state).abs().view(-1, self.n_agents, self.embed)
+        b1 = self.hyper_b1(state)
+        hidden = F.elu(torch.einsum("bn,bne->be", q, w1) + b1)
+        w2 = self.hyper_w2(state).abs()
+        return (hidden * w2).sum(-1) + self.hyper_b2(state).squeeze(-1)
+
+
+class EpisodeBuffer:
+    """Ring of whole episodes, padded to the episode length ``T``; ``filled`` marks real steps.
+
+    Per episode: ``obs``/``state``/``mask`` for ``T + 1`` steps (the last is the
+    final next step), ``actions``/``reward``/``filled`` for ``T`` steps.
+    """
+
+    FIELDS = ("obs", "state", "mask", "actions", "reward", "filled")
+
+    def __init__(self, episodes: int, spec: EnvSpec) -> None:
+        t, n = spec.episode_steps, spec.n_agents
+        self.capacity = episodes
+        self.arrays: dict[str, np.ndarray] = {
+            "obs": np.zeros((episodes, t + 1, n, spec.obs_dim), np.float32),
+            "state": np.zeros((episodes, t + 1, spec.state_dim), np.float32),
+            "mask": np.ones((episodes, t + 1, n, spec.n_actions), bool),
+            "actions": np.zeros((episodes, t, n), np.int64),
+            "reward": np.zeros((episodes, t), np.float32),
+            "filled": np.zeros((episodes, t), bool),
+        }
+        self.pos = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, episode: Mapping[str, np.ndarray]) -> None:
+        """Store one episode given as ``{field: array}`` with its real length."""
+        steps = len(episode["actions"])
+        for name, target in self.arrays.items():
+            target[self.pos] = 0 if name != "mask" else True
+            rows = episode[name]
+            target[self.pos, : len(rows)] = rows
+        self.arrays["filled"][self.pos, :steps] = True
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """``batch`` distinct episodes (fewer if fewer are stored), as tensors."""
+        idx = rng.choice(self.size, size=min(batch, self.size), replace=False)
+        return {name: torch.from_numpy(a[idx]) for name, a in self.arrays.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Stored episodes and write position."""
+        rows = {name: torch.from_numpy(a[: self.size].copy()) for name, a in self.arrays.items()}
+        return {"pos": self.pos, "size": self.size, "arrays": rows}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.size = min(int(state["size"]), self.capacity)
+        self.pos = int(state["pos"]) % self.capacity
+        for name, target in self.arrays.items():
+            target[: self.size] = state["arrays"][name].numpy()[: self.size]
+
+
+@register("qmix")
+class QMIX:
+    """QMIX controller: decentralised GRU agents, centralised monotonic mixing in training."""
+
+    Config: ClassVar[type] = Config
+    learns: ClassVar[bool] = True
+    name: ClassVar[str] = "qmix"
+
+    def __init__(self, spec: EnvSpec, config: Config, seed: int) -> None:
+        self.spec, self.config, self.seed = spec, config, seed
+        n, a = spec.n_agents, spec.n_actions
+        self.gen = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.agent = AgentRNN(spec.obs_dim + a + n, config.hidden, a)
+        self.mixer = MonotonicMixer(n, spec.state_dim, config.mixing_embed)
+        for module in (self.agent, self.mixer):  # Table 6: orthogonal initializer
+            for p in module.parameters():
+                if p.dim() == 2:
+                    nn.init.orthogonal_(p, generator=self.gen)
+                else:
+                    nn.init.zeros_(p)
+        self.target_agent = copy.deepcopy(self.agent)
+        self.target_mixer = copy.deepcopy(self.mixer)
+        self.params = [*self.agent.parameters(), *self.mixer.parameters()]
+        self.optim = torch.optim.RMSprop(self.params, lr=config.lr, alpha=0.99, eps=1e-5)
+        self.schedule = EpsilonSchedule(config.eps_start, config.eps_decay, config.eps_end)
+        self.buffer = EpisodeBuffer(max(1, config.buffer_capacity // spec.episode_steps), spec)
+        self.agent_ids = torch.eye(n)
+        self.episodes = 0
+        self.updates = 0
+        self.hidden = torch.zeros(n, config.hidden)
+        self.last_action = torch.zeros(n, a)
+        self._episode: dict[str, list[np.ndarray]] = {name: [] for name in EpisodeBuffer.FIELDS}
+
+    def _inputs(self, obs: torch.Tensor, last_action: torch.Tensor) -> torch.Tensor:
+        """Agent-network input ``(..., N, D + A + N)``."""
+        ids = self.agent_ids.expand(*obs.shape[:-1], -1)
+        return torch.cat([obs, last_action, ids], dim=-1)
+
+    def epsilon(self) -> float:
+        """Exploration rate of the current episode."""
+        return self.schedule.value(self.episodes)
+
+    def act(self, step: TimeStep, *, explore: bool) -> np.ndarray:
+        """Epsilon-greedy (explore) or greedy legal actions from the agents' GRU Q-values."""
+        if step.t == 0:
+            self.hidden = torch.zeros_like(self.hidden)
+            self.last_action = torch.zeros_like(self.last_action)
+        with torch.no_grad():
+            x = self._inputs(torch.from_numpy(step.obs).float(), self.last_action)
+            q, self.hidden = self.agent(x, self.hidden)
+        eps = self.epsilon() if explore else 0.0
+        actions = epsilon_greedy(q.numpy(), np.asarray(step.action_mask, bool), eps, self.rng)
+        self.last_action = F.one_hot(torch.from_numpy(actions), self.spec.n_actions).float()
+        return actions
+
+    def observe(self, transition: Transition) -> dict[str, float]:
+        """Append to the running episode; at its end store it, decay epsilon and update."""
+        step, nxt = transition.step, transition.next_step
+        ep = self._episode
+        if step.t == 0:
+            for rows in ep.values():
+                rows.clear()
+        ep["obs"].append(step.obs)
+        ep["state"].append(step.state)
+        ep["mask"].append(step.action_mask)
+        ep["actions"].append(np.asarray(transition.actions, np.int64))
+        ep["reward"].append(np.float32(nxt.reward.mean() * self.config.reward_scale))
+        if not nxt.done:
+            return {}
+        episode = {name: np.stack(rows) for name, rows in ep.items() if name != "filled"}
+        episode["obs"] = np.concatenate([episode["obs"], nxt.obs[None]])
+        episode["state"] = np.concatenate([episode["state"], nxt.state[None]])
+        episode["mask"] = np.concatenate([episode["mask"], nxt.action_mask[None]])
+        episode["filled"] = np.ones(len(episode["actions"]), bool)
+        self.buffer.add(episode)
+        for rows in ep.values():
+            rows.clear()
+        self.episodes += 1
+        stats = self._update()
+        stats["epsilon"] = self.epsilon()
+        return stats
+
+    def _unroll(self, agent: AgentRNN, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Q-values of every step of a batch of episodes, GRU from zero at ``t = 0``.
+
+        Args:
+            agent: online or target agent network.
+            obs: ``(B, T + 1, N, D)``.
+            actions: ``(B, T, N)`` (the last-action input of step ``t + 1``).
+
+        Returns:
+            ``(B, T + 1, N, A)`` Q-values.
+        """
+        b, steps, n, _ = obs.shape
+        onehot = F.one_hot(actions, self.spec.n_actions).float()
+        last = torch.cat([torch.zeros_like(onehot[:, :1]), onehot], dim=1)  # (B, T + 1, N, A)
+        x = self._inputs(obs, last).reshape(b, steps, n, -1)
+        h = torch.zeros(b * n, self.config.hidden)
+        out = []
+        for t in range(steps):  # time is sequential; episodes and agents are one batch
+            q, h = agent(x[:, t].reshape(b * n, -1), h)
+            out.append(q.view(b, n, -1))
+        return torch.stack(out, dim=1)
+
+    def _update(self) -> dict[str, float]:
+        """One TD step on a batch of episodes: ``y = r + gamma * Q_tot'(s', argmax Q)``."""
+        cfg = self.config
+        batch = self.buffer.sample(cfg.batch_size, self.rng)
+        obs, state, mask = batch["obs"], batch["state"], batch["mask"]
+        actions, reward, filled = batch["actions"], batch["reward"], batch["filled"].float()
+        q_all = self._unroll(self.agent, obs, actions)  # (B, T + 1, N, A)
+        q_taken = q_all[:, :-1].gather(-1, actions[..., None]).squeeze(-1)  # (B, T, N)
+        b, steps = actions.shape[:2]
+        q_tot = self.mixer(q_taken.reshape(b * steps, -1), state[:, :-1].reshape(b * steps, -1))
+        with torch.no_grad():
+            q_next_online = q_all[:, 1:].masked_fill(~mask[:, 1:], float("-inf"))
+            next_actions = q_next_online.argmax(-1, keepdim=True)  # double Q
+            q_target = self._unroll(self.target_agent, obs, actions)[:, 1:]
+            q_next = q_target.gather(-1, next_actions).squeeze(-1)
+            target_tot = self.target_mixer(
+                q_next.reshape(b * steps, -1), state[:, 1:].reshape(b * steps, -1)
+            ).view(b, steps)
+            # The step after the last real one is terminal; later steps are padding.
+            not_last = torch.cat([filled[:, 1:], torch.zeros(b, 1)], dim=1)
+            y = reward + cfg.gamma * not_last * target_tot
+        td = (q_tot.view(b, steps) - y) * filled
+        loss = td.pow(2).sum() / filled.sum()
+        self.optim.zero_grad()
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+        self.optim.step()
+        soft_update(self.target_agent, self.agent, cfg.tau)
+        soft_update(self.target_mixer, self.mixer, cfg.tau)
+        self.updates += 1
+        q_mean = (q_tot.detach().view(b, steps) * filled).sum() / filled.sum()
+        return {"td_loss": loss.item(), "q_tot": q_mean.item(), "grad_norm": float(grad_norm)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, targets, optimiser, episode replay, counters and RNG states."""
+        return {
+            "agent": self.agent.state_dict(),
+            "mixer": self.mixer.state_dict(),
+            "target_agent": self.target_agent.state_dict(),
+            "target_mixer": self.target_mixer.state_dict(),
+            "optim": self.optim.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "episodes": self.episodes,
+            "updates": self.updates,
+            "torch_rng": self.gen.get_state(),
+            "np_rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the running episode starts afresh."""
+        self.agent.load_state_dict(state["agent"])
+        self.mixer.load_state_dict(state["mixer"])
+        self.target_agent.load_state_dict(state["target_agent"])
+        self.target_mixer.load_state_dict(state["target_mixer"])
+        self.optim.load_state_dict(state["optim"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.episodes = int(state["episodes"])
+        self.updates = int(state["updates"])
+        self.gen.set_state(state["torch_rng"])
+        self.rng.bit_generator.state = state["np_rng"]
+        for rows in self._episode.values():
+            rows.clear()
