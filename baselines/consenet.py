@@ -16,6 +16,7 @@ and the observation encoder stay local.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ from ltos_traffic.types import EnvSpec
 
 
 @dataclass(frozen=True)
-class Config(A2CConfig):
+class ConseNetConfig(A2CConfig):
     """ConseNet hyperparameters: Table 6 (Traffic-6x6 column), see :class:`A2CConfig`.
 
     Fields: lr 5e-4 (RMSProp), hidden 16 (MLP, cell and hidden units), alpha 0.1
@@ -49,7 +50,7 @@ def consensus_matrix(nbr_index: torch.Tensor, nbr_mask: torch.Tensor) -> torch.T
 class ConseNet(LSTMA2C):
     """ConseNet controller: local LSTM A2C whose critics agree with their neighbours'."""
 
-    Config = Config
+    Config: ClassVar[type] = ConseNetConfig
 
     def __init__(self, spec: EnvSpec, config: A2CConfig, seed: int) -> None:
         super().__init__(spec, config, seed)

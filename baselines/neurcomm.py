@@ -21,6 +21,7 @@ with ConseNet in :mod:`baselines._a2c`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -30,7 +31,7 @@ from ltos_traffic.controllers.base import register
 
 
 @dataclass(frozen=True)
-class Config(A2CConfig):
+class NeurCommConfig(A2CConfig):
     """NeurComm hyperparameters: Table 6 (Traffic-6x6 column), see :class:`A2CConfig`.
 
     Fields: lr 5e-4 (RMSProp), hidden 16 (MLP, cell and hidden units), alpha 0.1
@@ -44,7 +45,7 @@ class Config(A2CConfig):
 class NeurComm(LSTMA2C):
     """NeurComm controller: per-agent LSTM A2C reading neighbours' messages and fingerprints."""
 
-    Config = Config
+    Config: ClassVar[type] = NeurCommConfig
 
     def _build_encoder(self, gen: torch.Generator) -> dict[str, nn.Module]:
         n, k = self.spec.n_agents, self.nbr_index.shape[1]

@@ -40,7 +40,7 @@ from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
 
 @dataclass(frozen=True)
-class Config:
+class QMIXConfig:
     """QMIX hyperparameters (defaults: Table 6, Traffic-6x6 column)."""
 
     lr: float = 5e-4  # RMSProp learning rate; Table 6: 5e-3 / 5e-5 / 5e-4 / 5e-4
@@ -160,11 +160,11 @@ class EpisodeBuffer:
 class QMIX:
     """QMIX controller: decentralised GRU agents, centralised monotonic mixing in training."""
 
-    Config: ClassVar[type] = Config
+    Config: ClassVar[type] = QMIXConfig
     learns: ClassVar[bool] = True
     name: ClassVar[str] = "qmix"
 
-    def __init__(self, spec: EnvSpec, config: Config, seed: int) -> None:
+    def __init__(self, spec: EnvSpec, config: QMIXConfig, seed: int) -> None:
         self.spec, self.config, self.seed = spec, config, seed
         n, a = spec.n_agents, spec.n_actions
         self.gen = torch.Generator().manual_seed(seed)
@@ -223,7 +223,7 @@ class QMIX:
         ep["state"].append(step.state)
         ep["mask"].append(step.action_mask)
         ep["actions"].append(np.asarray(transition.actions, np.int64))
-        ep["reward"].append(np.float32(nxt.reward.mean() * self.config.reward_scale))
+        ep["reward"].append(np.asarray(nxt.reward.mean() * self.config.reward_scale, np.float32))
         if not nxt.done:
             return {}
         episode = {name: np.stack(rows) for name, rows in ep.items() if name != "filled"}
