@@ -110,7 +110,7 @@ class TrafficEnv:
         """Start a new SUMO episode seeded with ``seed``; every light on its first legal phase."""
         self.sim.start(seed)
         self._phase = np.argmax(self._legal, axis=1)
-        self._green_since[:] = 0.0
+        self._green_since[:] = -self.scenario.min_green_s  # the first decision may switch
         self.sim.set_states(range(self._n), [g[p] for g, p in zip(self._greens, self._phase)])
         self._t = 0
         self._queue_sum = 0.0

@@ -1,0 +1,117 @@
+"""Topology from real SUMO networks: the 2x2 and 6x6 grids and an irregular network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ltos_traffic.errors import UserError
+from ltos_traffic.networks import resolve_net_files
+from ltos_traffic.scenario import load_scenario
+from ltos_traffic.topology import PHASE_NAMES, load_topology, yellow_state
+from sumo_nets import build_irregular
+
+
+@pytest.fixture(scope="module")
+def grid2x2():
+    return load_topology(resolve_net_files(load_scenario("grid2x2")).net_file)
+
+
+def test_grid2x2_agents_and_adjacency(grid2x2):
+    assert grid2x2.agent_ids == ("A0", "A1", "B0", "B1")
+    adj = grid2x2.adjacency
+    assert (adj == adj.T).all() and not adj.diagonal().any()
+    assert adj.sum(axis=1).tolist() == [2, 2, 2, 2]  # corners of a 2x2 grid
+    assert not adj[0, 3] and adj[0, 1] and adj[0, 2]
+
+
+def test_grid2x2_dedicated_lanes_give_one_movement_type_per_lane(grid2x2):
+    for x in grid2x2.intersections:
+        assert all(x.legal)  # four green phases on every 4-arm junction
+        assert len(x.incoming) == 12
+        by_lane: dict[str, set[str]] = {}
+        for link in x.links:
+            by_lane.setdefault(link.in_lane, set()).add(link.direction)
+        assert all(len(d) == 1 for d in by_lane.values())
+        assert {lane.rsplit("_", 1)[1]: d.pop() for lane, d in by_lane.items()} == {
+            "0": "r", "1": "s", "2": "l"
+        }  # fmt: skip
+
+
+def test_phases_serve_the_right_movements(grid2x2):
+    x = grid2x2.intersections[0]
+    for phase, state in enumerate(x.green_states):
+        green = [link for link in x.links if state[link.index] == "G"]
+        assert green, PHASE_NAMES[phase]
+        assert {link.axis for link in green} == {phase % 2}
+        assert all((link.direction == "l") == (phase >= 2) for link in green)
+        # right turns are always permitted, yielding
+        assert all(state[link.index] == "g" for link in x.links if link.direction == "r")
+
+
+def test_traffic_spec_movements_index_tracked_lanes(grid2x2):
+    spec = grid2x2.traffic_spec(10.0, 5.0)
+    assert spec.n_lanes == len(grid2x2.lanes)
+    for phases in spec.phase_movements:
+        assert len(phases) == 4
+        for moves in phases:
+            assert moves and all(0 <= m.in_lane < spec.n_lanes for m in moves)
+
+
+def test_grid6x6_has_36_agents_with_degrees_2_to_4():
+    topo = load_topology(resolve_net_files(load_scenario("grid6x6")).net_file)
+    assert len(topo.intersections) == 36
+    degrees = topo.adjacency.sum(axis=1)
+    assert sorted(set(degrees.tolist())) == [2, 3, 4]
+    assert (degrees == 2).sum() == 4 and (degrees == 4).sum() == 16
+
+
+def test_irregular_network_t_junction_masks_missing_phase(tmp_path: Path):
+    net, _ = build_irregular(tmp_path)
+    topo = load_topology(net)
+    assert topo.agent_ids == ("J1", "J2")
+    t_junction, cross = topo.intersections
+    assert t_junction.legal == (True, False, True, True)  # no N-S through on a T junction
+    assert all(cross.legal)
+    assert len(t_junction.incoming) != len(cross.incoming)  # padding needed
+    # neighbours through the unsignalised junction U
+    assert topo.adjacency[0, 1] and topo.adjacency[1, 0]
+
+
+def test_yellow_state_turns_lost_greens_yellow():
+    assert yellow_state("GGrg", "rrGg") == "yyrg"
+    assert yellow_state("rrGg", "rrGg") == "rrGg"
+
+
+def test_network_without_traffic_lights_is_a_clear_error(tmp_path: Path):
+    import subprocess
+
+    from ltos_traffic.netfiles import sumo_binary
+
+    net = tmp_path / "plain.net.xml"
+    subprocess.run(
+        [sumo_binary("netgenerate"), "--grid", "--grid.number", "2", "-o", str(net)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with pytest.raises(UserError, match="no traffic lights"):
+        load_topology(net)
+
+
+@pytest.mark.parametrize("content", ["", "this is not xml", "<net><edge id='a'/></net"])
+def test_garbled_network_is_a_clear_error(tmp_path: Path, content: str):
+    net = tmp_path / "bad.net.xml"
+    net.write_text(content)
+    with pytest.raises(UserError):
+        load_topology(net)
+
+
+def test_missing_network_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(UserError, match="not found"):
+        load_topology(tmp_path / "absent.net.xml")
+
+
+def test_positions_are_junction_coordinates(grid2x2):
+    assert grid2x2.positions.shape == (4, 2)
+    assert np.isfinite(grid2x2.positions).all()
