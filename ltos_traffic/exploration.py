@@ -41,13 +41,15 @@ def epsilon_greedy(
         q: ``(N, A)`` action values.
         mask: ``(N, A)`` bool, legal actions (at least one per row).
         epsilon: probability of a uniformly random legal action, per agent.
-        rng: the caller's generator. Two draws are made per call whatever
-            ``epsilon`` is, so the stream does not depend on it.
+        rng: the caller's generator; untouched when ``epsilon`` is 0, so greedy
+            evaluation leaves a learner's random stream as it was.
 
     Returns:
         ``(N,)`` int64 actions, always legal; ties go to the lowest index.
     """
-    greedy = np.where(mask, q, -np.inf).argmax(axis=1)
+    greedy = np.where(mask, q, -np.inf).argmax(axis=1).astype(np.int64)
+    if epsilon <= 0.0:
+        return greedy
     # A random legal action: argmax of uniform noise over the legal entries.
     noise = rng.random(mask.shape)
     random = np.where(mask, noise, -1.0).argmax(axis=1)

@@ -1,0 +1,342 @@
+"""LToS, "learning to share" (Yi et al.), and fixed LToS.
+
+Two levels per agent (seed appendix, Algorithm 1):
+
+* High level ``phi_i``: from the observations of i's neighbourhood, a softmax over
+  ``N_i`` (i itself first) gives the sharing weights ``w_ij >= 0``,
+  ``sum_j w_ij = 1``: the share of i's reward that i hands to j. It acts every
+  ``hl_action_interval`` decisions and explores with noise on its logits.
+* Low level ``pi_i``: a DGN Q-network conditioned on the weights i *receives*,
+  ``w_i^in = (w_ji for j in N_i)``, fed to every relation block as the edge
+  feature of slot j. It learns by TD on the shaped reward
+  ``r~_i = sum_j w_ji r_j``; the shaped rewards of all agents sum to the raw
+  total, so the global objective is unchanged.
+
+The high level learns by DDPG with the low-level Q as critic: ``w_ij`` enters
+j's value ``v_j = max_a q_j(o_j, a; w_j^in)``, so i ascends
+``sum_{j in N_i} dv_j/dw_ij · dw_ij/dtheta_i`` (Algorithm 1, lines 18-21). One
+autograd pass through the dense sharing matrix ``W[i, j] = w_ij`` computes every
+agent's "gradient exchanged back" at once.
+
+Choices the appendix leaves open, stated here:
+
+* Parameters of phi (and of the DGN) are shared by all agents, as in DGN; an
+  agent's weights still depend on its own neighbourhood's observations.
+* Unordered output: the logit of slot j is an MLP of the pair
+  ``(z_i, z_j)`` of relation-block features plus a bias on the self slot, so
+  permuting the neighbours permutes the weights the same way.
+* Selfishness initialiser: the pair MLP's last layer starts at zero and the self
+  slot's logit is ``log(s/(1-s)) + log(deg_i)`` (a learned scalar plus a constant),
+  so every agent, whatever its degree, starts with ``w_ii = s`` and the rest
+  spread evenly over its neighbours.
+* Next weights in the TD target come from the target high-level network on
+  ``o'`` (Algorithm 1, line 15); stored weights are the ones acted with.
+* Table 5's noise parameter ``σ = 0.25ε`` is read as: OU scale is
+  ``hl_noise_sigma`` times the low level's current epsilon
+  (``hl_sigma_times_eps``).
+* Fixed LToS keeps the initial weights forever (no noise, no high-level updates).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from baselines.dgn import DGN, DGNConfig
+from ltos_traffic.buffer import Batch
+from ltos_traffic.controllers.base import register
+from ltos_traffic.exploration import OUNoise
+from ltos_traffic.nn import (
+    Relation,
+    gather_neighbours,
+    init_normal_,
+    make_optimizer,
+    masked_max,
+    mlp,
+    soft_update,
+)
+from ltos_traffic.qlearning import OPTIMIZERS
+from ltos_traffic.types import EnvSpec, TimeStep, Transition
+
+NOISES = ("ou", "eps_gaussian", "none")
+
+
+@dataclass(frozen=True)
+class LToSConfig(DGNConfig):
+    """Low level: Table 4 (see :class:`~baselines.dgn.DGNConfig`); high level: Table 5, 6x6."""
+
+    hl_update_every_episodes: int = 20  # high-level round after every k episodes, 0 = off
+    # (Table 5: 1 step / 100 ep. / 20 ep. / 50 ep.)
+    hl_update_every_steps: int = 0  # high-level round every k decisions, 0 = off (prisoner: 1)
+    hl_action_interval: int = 15  # decisions between high-level actions (Table 5: 1 / 1 / 15 / 15)
+    hl_sample_size: int = 1000  # transitions per high-level round (Table 5: 2,000 / 5,000 / 1,000)
+    hl_batch_size: int = 20  # transitions per high-level gradient step (Table 5: 32 / 32 / 20)
+    hl_lr: float = 1e-3  # high-level learning rate (Table 5: 1e-1 / 1e-4 / 1e-3 / 1e-3)
+    hl_optimizer: str = "sgd"  # high-level optimiser (Table 5: SGD everywhere)
+    hl_tau: float = 0.1  # soft update of the target high level per step (ours: Table 4's tau)
+    hl_noise: str = "ou"  # "ou" | "eps_gaussian" | "none" (Table 5: ε+Gaussian prisoner, else OU)
+    hl_noise_sigma: float = 0.25  # noise scale on the logits (Table 5: 1 / 0.025 / 0.25 / 0.25)
+    hl_sigma_times_eps: bool = True  # scale sigma by the current epsilon ("σ = 0.25ε")
+    hl_eps: float = 0.0  # eps_gaussian: chance per agent of Gaussian noise (Table 5 prisoner: 0.8)
+    hl_ou_theta: float = 0.15  # OU mean reversion per high-level action (ours)
+    selfishness: float = 0.8  # initial self-weight w_ii (Table 5: 0.5 / 0.5 / 0.8 / 0.9)
+
+    def __post_init__(self) -> None:
+        """Check the high-level fields too."""
+        super().__post_init__()
+        if self.hl_optimizer not in OPTIMIZERS:
+            raise ValueError(f"hl_optimizer must be one of {OPTIMIZERS}")
+        if self.hl_noise not in NOISES:
+            raise ValueError(f"hl_noise must be one of {NOISES}")
+        if not 0.0 < self.selfishness <= 1.0:
+            raise ValueError("selfishness must lie in (0, 1]")
+        if min(self.hl_action_interval, self.hl_sample_size, self.hl_batch_size) < 1:
+            raise ValueError("hl_action_interval, hl_sample_size, hl_batch_size must be >= 1")
+        if min(self.hl_update_every_episodes, self.hl_update_every_steps) < 0:
+            raise ValueError("hl_update_every_* must be >= 0 (0 turns it off)")
+
+
+# -- sharing weights: scatter, receive, shape ----------------------------------------------
+
+
+def scatter_matrix(index: torch.Tensor, mask: torch.Tensor, n_agents: int) -> torch.Tensor:
+    """``(N, K, N)`` one-hot map from i's neighbourhood slot k to agent ``index[i, k]``.
+
+    Padded slots map to nothing (all zeros).
+    """
+    one_hot = torch.nn.functional.one_hot(index, n_agents).float()
+    return one_hot * mask[..., None].float()
+
+
+def sharing_matrix(weights: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
+    """Dense ``W[b, i, j] = w_ij`` from per-slot weights ``(B, N, K)``; zero outside ``N_i``."""
+    return torch.einsum("bik,ikj->bij", weights, scatter)
+
+
+def received_weights(matrix: torch.Tensor, index: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``(B, N, K)``: ``out[b, i, k] = w_ji`` for ``j = index[i, k]``, what j gives to i."""
+    n = index.shape[0]
+    senders_to_i = matrix[:, index, torch.arange(n)[:, None]]
+    return senders_to_i * mask.float()
+
+
+def shaped_rewards(matrix: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
+    """``r~_i = sum_j w_ji r_j`` for ``(B, N, N)`` weights and ``(B, N)`` raw rewards."""
+    return torch.einsum("bji,bj->bi", matrix, reward)
+
+
+# -- the high-level network ------------------------------------------------------------------
+
+
+class SharingPolicy(nn.Module):
+    """phi: observations ``(B, N, D)`` -> sharing weights ``(B, N, K)`` over each neighbourhood."""
+
+    def __init__(
+        self, obs_dim: int, config: LToSConfig, index: torch.Tensor, mask: torch.Tensor
+    ) -> None:
+        """DGN-style body (encoder + relation blocks), pairwise logit head, selfish bias."""
+        super().__init__()
+        dim = config.hidden[-1]
+        self.encoder = mlp(obs_dim, config.hidden)
+        self.relations = nn.ModuleList(
+            Relation(dim, config.heads) for _ in range(config.conv_layers)
+        )
+        width = dim * (1 + config.conv_layers)
+        self.pair = mlp(2 * width, (dim,), 1)
+        s = min(config.selfishness, 1.0 - 1e-6)
+        self.self_logit = nn.Parameter(torch.tensor(math.log(s / (1.0 - s))))
+        degree = mask.sum(dim=1).float() - 1.0
+        self.index: torch.Tensor
+        self.mask: torch.Tensor
+        self.log_degree: torch.Tensor
+        self.register_buffer("index", index.clone())
+        self.register_buffer("mask", mask.clone())
+        self.register_buffer("log_degree", torch.log(degree.clamp(min=1.0)))
+
+    def reset_selfish(self) -> None:
+        """Zero the pair head's last layer: initial weights are exactly the selfishness init."""
+        last = self.pair[-1]
+        assert isinstance(last, nn.Linear)
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
+
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """``(B, N, K)`` logits, ``-inf`` on padded slots."""
+        h = self.encoder(obs)
+        features = [h]
+        for relation in self.relations:
+            h = relation(h, self.index, self.mask)
+            features.append(h)
+        z = torch.cat(features, dim=-1)  # (B, N, Z)
+        z_j = gather_neighbours(z, self.index)  # (B, N, K, Z)
+        z_i = z[:, :, None].expand_as(z_j)
+        logits = self.pair(torch.cat([z_i, z_j], dim=-1)).squeeze(-1)
+        is_self = torch.zeros(logits.shape[-1])
+        is_self[0] = 1.0
+        logits = logits + (self.self_logit + self.log_degree)[:, None] * is_self
+        return logits.masked_fill(~self.mask, float("-inf"))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Sharing weights ``(B, N, K)``: non-negative, summing to 1 over each neighbourhood."""
+        return torch.softmax(self.logits(obs), dim=-1)
+
+
+# -- the controller --------------------------------------------------------------------------
+
+
+@register("ltos")
+class LToS(DGN):
+    """LToS: learned reward sharing (high level, DDPG) over a DGN low level."""
+
+    Config: ClassVar[type] = LToSConfig
+    config: LToSConfig
+    edge_dim: ClassVar[int] = 1
+    learns_sharing: ClassVar[bool] = True
+
+    def __init__(self, spec: EnvSpec, config: LToSConfig, seed: int) -> None:
+        """Build both levels; the high level starts at the selfishness initialiser."""
+        super().__init__(spec, config, seed)
+        self.scatter = scatter_matrix(self.nbr_index, self.nbr_mask, spec.n_agents)
+        self.phi = SharingPolicy(spec.obs_dim, config, self.nbr_index, self.nbr_mask)
+        init_normal_(self.phi, self.generator, config.init_std)
+        self.phi.reset_selfish()
+        self.phi_target = copy.deepcopy(self.phi).requires_grad_(False)
+        phi_params = list(self.phi.parameters())
+        self.hl_optim = make_optimizer(config.hl_optimizer, phi_params, config.hl_lr)
+        self.ou = OUNoise(self.nbr_index.shape, config.hl_noise_sigma, config.hl_ou_theta)
+        self.weights = self._greedy_weights(np.zeros((spec.n_agents, spec.obs_dim), np.float32))
+        self.hl_update_count = 0
+
+    # -- acting ----------------------------------------------------------------------------
+
+    def _greedy_weights(self, obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.phi(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+
+    def _high_level_act(self, step: TimeStep, explore: bool) -> np.ndarray:
+        """``(N, K)`` sharing weights for the next ``hl_action_interval`` decisions."""
+        cfg = self.config
+        with torch.no_grad():
+            logits = self.phi.logits(torch.as_tensor(step.obs, dtype=torch.float32)[None])[0]
+        if explore and self.learns_sharing:
+            sigma = cfg.hl_noise_sigma * (self.exploration_rate if cfg.hl_sigma_times_eps else 1.0)
+            if cfg.hl_noise == "ou":
+                if step.t == 0:
+                    self.ou.reset()
+                self.ou.sigma = sigma
+                logits = logits + torch.from_numpy(self.ou.sample(self.rng)).float()
+            elif cfg.hl_noise == "eps_gaussian":
+                noise = self.rng.standard_normal(logits.shape) * sigma
+                hit = self.rng.random(logits.shape[0]) < cfg.hl_eps
+                logits = logits + torch.from_numpy(noise * hit[:, None]).float()
+        return torch.softmax(logits, dim=-1).numpy()
+
+    def _act_edges(self, step: TimeStep, explore: bool) -> torch.Tensor:
+        if step.t % self.config.hl_action_interval == 0:
+            self.weights = self._high_level_act(step, explore)
+        matrix = sharing_matrix(torch.from_numpy(self.weights)[None], self.scatter)
+        return received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
+
+    def sharing_weights(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy sharing weights ``(N, K)`` for observations ``(N, D)`` (for tests and plots)."""
+        return self._greedy_weights(obs)
+
+    # -- storing and learning ----------------------------------------------------------------
+
+    def _buffer_extras(self) -> dict[str, tuple[tuple[int, ...], type]]:
+        return {"weights": (tuple(self.nbr_index.shape), np.float32)}
+
+    def _step_extras(self, transition: Transition) -> dict[str, np.ndarray]:
+        return {"weights": self.weights}
+
+    def _learning_inputs(
+        self, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        matrix = sharing_matrix(torch.from_numpy(batch.extras["weights"]), self.scatter)
+        reward = shaped_rewards(matrix, torch.from_numpy(batch.reward) * self.config.reward_scale)
+        edges = received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
+        with torch.no_grad():
+            next_w = self.phi_target(torch.from_numpy(batch.next_obs))
+            next_matrix = sharing_matrix(next_w, self.scatter)
+            next_edges = received_weights(next_matrix, self.nbr_index, self.nbr_mask)[..., None]
+        return reward, edges, next_edges
+
+    def observe(self, transition: Transition) -> dict[str, float]:
+        """Low-level storing and updates, then a high-level round when one is due."""
+        stats = super().observe(transition)
+        cfg = self.config
+        by_step = cfg.hl_update_every_steps > 0 and self.step_count % cfg.hl_update_every_steps == 0
+        by_episode = (
+            transition.next_step.done
+            and cfg.hl_update_every_episodes > 0
+            and self.episode % cfg.hl_update_every_episodes == 0
+        )
+        enough = len(self.buffer) >= cfg.hl_batch_size
+        if self.learns_sharing and (by_step or by_episode) and enough:
+            stats.update(self._update_sharing())
+        return stats
+
+    def _update_sharing(self) -> dict[str, float]:
+        cfg = self.config
+        batches = self.minibatches(cfg.hl_sample_size, cfg.hl_batch_size)
+        values = [self._ddpg_step(b) for b in batches]
+        return {"hl_value": float(np.mean(values))}
+
+    def _ddpg_step(self, batch: Batch) -> float:
+        """One ascent step of phi on ``sum_j max_a q_j(o_j, a; w_j^in(phi))`` (Alg. 1, l. 18-21).
+
+        Only phi's parameters receive gradients; the Q-network is the fixed critic.
+        """
+        obs = torch.from_numpy(batch.obs)
+        matrix = sharing_matrix(self.phi(obs), self.scatter)
+        edges = received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
+        value = masked_max(self.q_net(obs, edges), torch.from_numpy(batch.mask))  # (B, N)
+        objective = value.sum(dim=1).mean()
+        self.hl_optim.zero_grad()
+        (-objective).backward(inputs=list(self.phi.parameters()))
+        self.hl_optim.step()
+        soft_update(self.phi_target, self.phi, self.config.hl_tau)
+        self.hl_update_count += 1
+        return float(objective.item()) / self.spec.n_agents
+
+    # -- state -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Both levels, optimisers, buffer, OU state, counters and RNG states."""
+        return {
+            **super().state_dict(),
+            "phi": self.phi.state_dict(),
+            "phi_target": self.phi_target.state_dict(),
+            "hl_optim": self.hl_optim.state_dict(),
+            "ou": self.ou.state_dict(),
+            "weights": torch.from_numpy(self.weights.copy()),
+            "hl_update_count": self.hl_update_count,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        super().load_state_dict(state)
+        self.phi.load_state_dict(state["phi"])
+        self.phi_target.load_state_dict(state["phi_target"])
+        self.hl_optim.load_state_dict(state["hl_optim"])
+        self.ou.load_state_dict(state["ou"])
+        weights = state["weights"].numpy()
+        if weights.shape != self.weights.shape:
+            raise ValueError(f"weights of shape {weights.shape}, expected {self.weights.shape}")
+        self.weights = weights.astype(np.float32)
+        self.hl_update_count = int(state["hl_update_count"])
+
+
+@register("fixed_ltos")
+class FixedLToS(LToS):
+    """Fixed LToS: the sharing weights stay at the selfishness initialiser throughout."""
+
+    learns_sharing: ClassVar[bool] = False
