@@ -46,7 +46,7 @@ from typing import Any
 from ltos_traffic.errors import UserError
 from ltos_traffic.netfiles import NetFiles, cache_root, sumo_binary
 
-IMPORTER_VERSION = 1  # bump when the files written for the same inputs change
+IMPORTER_VERSION = 2  # bump when the files written for the same inputs change
 
 # ---------------------------------------------------------------- records
 
@@ -383,7 +383,9 @@ def _departures(doc: _Json, raw: Any, where: str) -> list[float]:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.6g}" if abs(value) < 1e5 else f"{value:.2f}"
+    """Millimetre (or 0.001 unit) precision, trailing zeros dropped."""
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def _write_xml(root: ET.Element, path: Path) -> None:
