@@ -277,13 +277,13 @@ class JungleEnv:
 
 
 def _check_params(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(raw) - set(DEFAULT_PARAMS)
+    unknown = set(raw) - set(DEFAULT_PARAMS) - {"train_episodes"}  # the runner reads the latter
     if unknown:
         raise UserError(
             f"scenario {name}: unknown [params] keys {sorted(unknown)}; "
             f"allowed: {sorted(DEFAULT_PARAMS)}"
         )
-    params = {**DEFAULT_PARAMS, **raw}
+    params = {**DEFAULT_PARAMS, **{k: v for k, v in raw.items() if k in DEFAULT_PARAMS}}
     for key, value in params.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UserError(f"scenario {name}: params.{key} must be a number, got {value!r}")

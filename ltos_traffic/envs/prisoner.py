@@ -183,13 +183,13 @@ class PrisonerEnv:
 
 
 def _check_params(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(raw) - set(DEFAULT_PARAMS)
+    unknown = set(raw) - set(DEFAULT_PARAMS) - {"train_episodes"}  # the runner reads the latter
     if unknown:
         raise UserError(
             f"scenario {name}: unknown [params] keys {sorted(unknown)}; "
             f"allowed: {sorted(DEFAULT_PARAMS)}"
         )
-    params = {**DEFAULT_PARAMS, **raw}
+    params = {**DEFAULT_PARAMS, **{k: v for k, v in raw.items() if k in DEFAULT_PARAMS}}
     topology = params["topology"]
     if topology not in TOPOLOGIES:
         raise UserError(f"scenario {name}: topology must be one of {TOPOLOGIES}, got {topology!r}")
