@@ -12,8 +12,14 @@ optimum scores 1 per agent per step.
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
+import pytest
+import torch
+
+from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
 
 OBS_DIM = 6
@@ -107,3 +113,34 @@ class RingEnv:
 
     def close(self) -> None:
         self.closed += 1
+
+
+def make_learner(name: str, env: RingEnv, seed: int = 0, **overrides: object) -> Any:
+    """A learning controller sized for :class:`RingEnv`: small batches, one update per step."""
+    settings: dict[str, str] = {
+        "update_every_steps": "1",
+        "sample_size": "8",
+        "batch_size": "8",
+        "buffer_capacity": "500",
+        "eps_decay": "0.8",
+        "lr": "1e-2",
+        "optimizer": "adam",
+    }
+    if name in ("ltos", "fixed_ltos"):
+        settings |= {
+            "hl_update_every_episodes": "2",
+            "hl_action_interval": "2",
+            "hl_sample_size": "8",
+            "hl_batch_size": "8",
+        }
+    settings |= {k: str(v) for k, v in overrides.items()}
+    return make_controller(name, env.spec, seed, overrides=settings)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny networks run ~100x faster on one thread when the machine is busy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,193 @@
+"""LToS and fixed LToS: sharing weights, shaped rewards, DDPG through the neighbours' Q."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from fakes import RingEnv, make_learner, one_torch_thread, ring_adjacency
+
+from ltos_traffic.controllers.ltos import (
+    FixedLToS,
+    LToS,
+    received_weights,
+    scatter_matrix,
+    shaped_rewards,
+    sharing_matrix,
+)
+from ltos_traffic.runner import run_episode
+from ltos_traffic.types import neighbourhood
+
+pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
+
+
+def _dense(controller: LToS, weights: np.ndarray) -> np.ndarray:
+    return sharing_matrix(torch.from_numpy(weights)[None], controller.scatter)[0].numpy()
+
+
+def _randomise_phi(controller: LToS, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in controller.phi.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.5)
+
+
+def _obs(env: RingEnv, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(env.spec.n_agents, env.spec.obs_dim)).astype(np.float32)
+
+
+def test_weights_are_a_distribution_over_the_neighbourhood() -> None:
+    env = RingEnv(n_agents=6, chord=True)  # degrees 2 and 3: padded slots exist
+    ltos = make_learner("ltos", env)
+    _randomise_phi(ltos, 1)
+    adj = env.spec.adjacency
+    for seed in range(5):
+        w = ltos.sharing_weights(_obs(env, seed))
+        dense = _dense(ltos, w)
+        assert (w >= 0).all() and (dense >= 0).all()
+        np.testing.assert_allclose(dense.sum(axis=1), 1.0, rtol=1e-5)
+        outside = ~adj & ~np.eye(len(adj), dtype=bool)
+        assert (dense[outside] == 0).all()
+        _, mask = neighbourhood(adj)
+        assert (w[~mask] == 0).all()
+        # The weights do depend on the observations once phi has moved.
+        assert not np.allclose(w, ltos.sharing_weights(_obs(env, seed + 100)))
+
+
+@pytest.mark.parametrize("selfishness", [0.5, 0.8, 0.9])
+def test_selfishness_initialiser_gives_the_configured_self_weight(selfishness: float) -> None:
+    env = RingEnv(n_agents=6, chord=True)
+    _, mask = neighbourhood(env.spec.adjacency)
+    degree = mask.sum(axis=1) - 1
+    for name in ("ltos", "fixed_ltos"):
+        ctrl = make_learner(name, env, selfishness=selfishness)
+        w = ctrl.sharing_weights(_obs(env, 3))
+        np.testing.assert_allclose(w[:, 0], selfishness, rtol=1e-5)
+        others = np.where(mask[:, 1:], (1 - selfishness) / degree[:, None], 0.0)
+        np.testing.assert_allclose(w[:, 1:], others, rtol=1e-5, atol=1e-7)
+
+
+def test_shaped_rewards_conserve_the_total_reward() -> None:
+    adj = ring_adjacency(7, chord=True)
+    index, mask = (torch.as_tensor(a) for a in neighbourhood(adj))
+    scatter = scatter_matrix(index, mask, 7)
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 7, index.shape[1], generator=gen).masked_fill(~mask, float("-inf"))
+    matrix = sharing_matrix(torch.softmax(logits, -1), scatter)
+    reward = torch.randn(4, 7, generator=gen)
+    shaped = shaped_rewards(matrix, reward)
+    torch.testing.assert_close(shaped.sum(dim=1), reward.sum(dim=1))
+    # Agent i receives w_ji r_j from each neighbour j: check one entry by hand.
+    i = 3
+    expected = sum(float(matrix[0, j, i] * reward[0, j]) for j in range(7))
+    assert float(shaped[0, i]) == pytest.approx(expected, abs=1e-5)
+    # What i receives in slot k is what index[i, k] gives to i.
+    received = received_weights(matrix, index, mask)
+    for k in range(index.shape[1]):
+        if mask[i, k]:
+            assert received[0, i, k] == matrix[0, index[i, k], i]
+
+
+def test_controller_trains_on_conserved_shaped_rewards() -> None:
+    env = RingEnv()
+    ltos = make_learner("ltos", env)
+    _randomise_phi(ltos, 2)
+    run_episode(env, ltos, seed=0, explore=True, learn=True)
+    batch = ltos.buffer.sample(8, np.random.default_rng(0))
+    reward, edges, next_edges = ltos._learning_inputs(batch)
+    torch.testing.assert_close(reward.sum(dim=1), torch.from_numpy(batch.reward).sum(dim=1))
+    assert edges is not None and next_edges is not None
+    assert edges.shape == (8, env.spec.n_agents, ltos.nbr_index.shape[1], 1)
+
+
+def test_ddpg_gradient_reaches_phi_and_spares_the_critic() -> None:
+    env = RingEnv()
+    ltos = make_learner("ltos", env, hl_lr=0.1)
+    for ep in range(2):
+        run_episode(env, ltos, seed=ep, explore=True, learn=True)
+    phi_before = {k: v.clone() for k, v in ltos.phi.state_dict().items()}
+    q_before = {k: v.clone() for k, v in ltos.q_net.state_dict().items()}
+    batch = ltos.buffer.sample(8, np.random.default_rng(1))
+    value = ltos._ddpg_step(batch)
+    assert np.isfinite(value)
+    # The gradient of the neighbours' values reached phi's output layer and its self bias.
+    last = ltos.phi.pair[-1]
+    assert last.weight.grad is not None and last.weight.grad.abs().sum() > 0
+    assert ltos.phi.self_logit.grad is not None and ltos.phi.self_logit.grad != 0
+    changed = [k for k, v in ltos.phi.state_dict().items() if not torch.equal(v, phi_before[k])]
+    assert "self_logit" in changed and "pair.2.weight" in changed
+    for k, v in ltos.q_net.state_dict().items():
+        assert torch.equal(v, q_before[k]), f"DDPG step changed the critic's {k}"
+
+
+def test_ddpg_ascends_the_summed_neighbour_value() -> None:
+    env = RingEnv()
+    ltos = make_learner("ltos", env, hl_lr=0.05)
+    for ep in range(3):
+        run_episode(env, ltos, seed=ep, explore=True, learn=True)
+    batch = ltos.buffer.gather(np.arange(8))
+    first = ltos._ddpg_step(batch)
+    for _ in range(20):
+        last = ltos._ddpg_step(batch)
+    assert last > first
+
+
+def test_weights_learn_in_ltos_and_stay_fixed_in_fixed_ltos() -> None:
+    env = RingEnv()
+    obs = _obs(env, 0)
+    for cls, name in ((LToS, "ltos"), (FixedLToS, "fixed_ltos")):
+        ctrl = make_learner(name, env, hl_lr=0.5)
+        assert isinstance(ctrl, cls)
+        before = ctrl.sharing_weights(obs)
+        stats: dict[str, float] = {}
+        for ep in range(4):
+            stats |= run_episode(env, ctrl, seed=ep, explore=True, learn=True).losses
+        after = ctrl.sharing_weights(obs)
+        if name == "ltos":
+            assert "hl_value" in stats and ctrl.hl_update_count > 0
+            assert np.abs(before - after).max() > 1e-4
+        else:
+            assert "hl_value" not in stats and ctrl.hl_update_count == 0
+            np.testing.assert_array_equal(before, after)
+
+
+def test_high_level_acts_every_action_interval() -> None:
+    env = RingEnv(episode_steps=8)
+    ltos = make_learner("ltos", env, hl_action_interval=3, hl_noise_sigma=5.0)
+    step = env.reset(0)
+    seen = []
+    while not step.done:
+        actions = ltos.act(step, explore=True)
+        seen.append(ltos.weights.copy())
+        step = env.step(actions)
+    for t in range(1, 8):
+        same = np.array_equal(seen[t], seen[t - 1])
+        assert same == (t % 3 != 0), t
+
+
+def test_neighbour_order_does_not_matter() -> None:
+    env = RingEnv(n_agents=6, chord=True)
+    ltos = make_learner("ltos", env)
+    _randomise_phi(ltos, 4)
+    perm = np.array([3, 0, 5, 1, 4, 2])  # new agent a is old agent perm[a]
+    relabelled = RingEnv(n_agents=6, chord=True)
+    adj = env.spec.adjacency[np.ix_(perm, perm)]
+    object.__setattr__(relabelled.spec, "adjacency", adj)
+    other = make_learner("ltos", relabelled)
+    skip = ("index", "mask", "log_degree")
+    for src, dst in ((ltos.phi, other.phi), (ltos.q_net, other.q_net)):
+        state = {k: v for k, v in src.state_dict().items() if not k.endswith(skip)}
+        dst.load_state_dict(state, strict=False)
+    obs = _obs(env, 5)
+    dense = _dense(ltos, ltos.sharing_weights(obs))
+    dense_other = _dense(other, other.sharing_weights(obs[perm]))
+    np.testing.assert_allclose(dense_other, dense[np.ix_(perm, perm)], atol=1e-4)
+    edges = received_weights(torch.from_numpy(dense)[None], ltos.nbr_index, ltos.nbr_mask)
+    edges_other = received_weights(
+        torch.from_numpy(dense_other)[None], other.nbr_index, other.nbr_mask
+    )
+    with torch.no_grad():
+        q = ltos.q_net(torch.from_numpy(obs)[None], edges[..., None])[0]
+        q_other = other.q_net(torch.from_numpy(obs[perm])[None], edges_other[..., None])[0]
+    torch.testing.assert_close(q_other, q[perm], rtol=1e-4, atol=1e-4)
