@@ -14,7 +14,7 @@ import numpy as np
 from ltos_traffic import rundir
 from ltos_traffic.controllers.base import make_controller, parse_set_options
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.runner import EpisodeResult, run_episode
+from ltos_traffic.runner import EpisodeResult, SharingMeter, run_episode
 from ltos_traffic.scenario import Scenario
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes use seeds no training episode uses
@@ -90,11 +90,17 @@ def run(
                     resume=resume, progress=progress,
                 )  # fmt: skip
                 trained = n
-        result = run_episode(env, controller, seed=eval_seed(seed), explore=False, learn=False)
+        meter = SharingMeter(controller)
+        result = run_episode(
+            env, controller, seed=eval_seed(seed), explore=False, learn=False, on_step=meter
+        )
     finally:
         env.close()
     wall = time.perf_counter() - started
-    return write_evaluation(out_dir, scenario, controller_name, seed, result, wall, trained)
+    extra = write_agent_tables(out_dir, env, controller, result, meter)
+    return write_evaluation(
+        out_dir, scenario, controller_name, seed, result, wall, trained, extra=extra
+    )
 
 
 def default_episodes(scenario: Scenario) -> int:
@@ -110,8 +116,9 @@ def write_evaluation(
     result: EpisodeResult,
     wall_s: float,
     trained_episodes: int,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Append the evaluation row, write ``steps.csv`` and ``summary.json``."""
+    """Append the evaluation row, write ``steps.csv`` and ``summary.json`` (plus ``extra``)."""
     row = {"episode": trained_episodes, "phase": "eval", **result.metrics.as_row()}
     rundir.append_csv_row(out_dir / "episodes.csv", row)
     interval = scenario.decision_interval_s
@@ -132,6 +139,48 @@ def write_evaluation(
         "wall_s": wall_s,
         **result.metrics.as_row(),
         "run_dir": str(out_dir),
+        **(extra or {}),
     }
     rundir.atomic_write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def write_agent_tables(
+    out_dir: Path, env: Any, controller: Any, result: EpisodeResult, meter: SharingMeter
+) -> dict[str, Any]:
+    """Per-intersection tables of the evaluation episode, for the report's maps.
+
+    ``agents.csv``: agent id, position (m) and mean queue (halting vehicles on
+    incoming lanes); ``weights.csv`` (controllers that share rewards): the mean
+    greedy sharing weight ``w_ij`` from agent i to each neighbour j, slot 0 = i itself.
+    Returns summary extras (``net_file``, ``self_weight``).
+    """
+    extra: dict[str, Any] = {}
+    topology = getattr(env, "topology", None)
+    ids = env.spec.agent_ids
+    if topology is not None:
+        extra["net_file"] = str(topology.net_file)
+    if result.agent_queue is not None:
+        xy = topology.positions if topology is not None else np.full((len(ids), 2), np.nan)
+        rundir.write_csv(
+            out_dir / "agents.csv",
+            [
+                {"agent": a, "x": float(x), "y": float(y), "mean_queue": float(q)}
+                for a, (x, y), q in zip(ids, xy, result.agent_queue)
+            ],
+        )
+    weights = meter.mean()
+    if weights is not None:
+        index = np.asarray(controller.nbr_index)
+        mask = np.asarray(getattr(controller, "nbr_mask", np.ones_like(index, dtype=bool)))
+        rundir.write_csv(
+            out_dir / "weights.csv",
+            [
+                {"agent": ids[i], "slot": k, "neighbour": ids[int(index[i, k])], "weight": w}
+                for i in range(len(ids))
+                for k, w in enumerate(weights[i].tolist())
+                if mask[i, k]
+            ],
+        )
+        extra["self_weight"] = meter.self_weight()
+    return extra

@@ -22,11 +22,14 @@ class EpisodeResult:
         losses: mean of each loss statistic the controller returned.
         queue_curve: per decision step, mean halting vehicles per agent
             (traffic) or mean reward per agent (grid-worlds).
+        agent_queue: ``(N,)`` mean over decision steps of each agent's halting
+            vehicles on its incoming lanes (traffic only, else ``None``).
     """
 
     metrics: EpisodeMetrics
     losses: dict[str, float] = field(default_factory=dict)
     queue_curve: list[float] = field(default_factory=list)
+    agent_queue: np.ndarray | None = None
 
 
 StepHook = Callable[[TimeStep, np.ndarray], None]
@@ -55,12 +58,16 @@ def run_episode(
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     curve: list[float] = []
+    agent_queue: np.ndarray | None = None
     while not step.done:
         actions = controller.act(step, explore=explore)
         if on_step is not None:
             on_step(step, actions)
         next_step = env.step(actions)
         curve.append(_queue_point(next_step))
+        if next_step.lanes is not None:
+            halting = -next_step.reward.astype(np.float64)
+            agent_queue = halting if agent_queue is None else agent_queue + halting
         if learn:
             stats = controller.observe(Transition(step, actions, next_step))
             for key, value in stats.items():
@@ -69,7 +76,49 @@ def run_episode(
                     counts[key] = counts.get(key, 0) + 1
         step = next_step
     losses = {k: sums[k] / counts[k] for k in sums}
-    return EpisodeResult(env.episode_metrics(), losses, curve)
+    if agent_queue is not None:
+        agent_queue = agent_queue / max(len(curve), 1)
+    return EpisodeResult(env.episode_metrics(), losses, curve, agent_queue)
+
+
+class SharingMeter:
+    """Mean greedy sharing weights of a controller that learns to share, over one episode.
+
+    Use as ``run_episode``'s ``on_step`` hook. Controllers that share rewards
+    (LToS) expose ``sharing_weights(obs) -> (N, K)`` over each neighbourhood
+    (slot 0 is the agent itself) and ``nbr_index`` ``(N, K)``; for any other
+    controller the meter records nothing and :attr:`active` is ``False``.
+    """
+
+    def __init__(self, controller: Any) -> None:
+        """Attach to ``controller``."""
+        self._weights_of: Callable[[np.ndarray], np.ndarray] | None = getattr(
+            controller, "sharing_weights", None
+        )
+        self._sum: np.ndarray | None = None
+        self._count = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether the controller exposes sharing weights."""
+        return self._weights_of is not None
+
+    def __call__(self, step: TimeStep, actions: np.ndarray) -> None:
+        """Add the greedy weights for this step's observations."""
+        if self._weights_of is None:
+            return
+        w = np.asarray(self._weights_of(step.obs), dtype=np.float64)
+        self._sum = w if self._sum is None else self._sum + w
+        self._count += 1
+
+    def mean(self) -> np.ndarray | None:
+        """``(N, K)`` mean weights so far (``None`` when nothing was recorded)."""
+        return None if self._sum is None else self._sum / self._count
+
+    def self_weight(self) -> float:
+        """Mean over agents and steps of the self-weight ``w_ii`` (NaN when inactive)."""
+        w = self.mean()
+        return float("nan") if w is None else float(w[:, 0].mean())
 
 
 def _queue_point(step: TimeStep) -> float:

@@ -226,6 +226,25 @@ class SumoSimulator:
 
     # ----------------------------------------------------------- helpers
 
+    def screenshot(self, path: Path, view: str = "View #0") -> None:
+        """Ask ``sumo-gui`` to save the view to ``path``; SUMO writes it at the next step."""
+        if not self.gui:
+            raise UserError("screenshots need the GUI (gui=True)")
+        api = self._require()
+        try:
+            api.gui.screenshot(view, str(Path(path).resolve()))
+        except Exception as exc:
+            self._fail(exc)
+
+    def set_phase_names(self, indices: Sequence[int], names: Sequence[str]) -> None:
+        """Name the current phase of the given lights (``sumo-gui`` can draw the names)."""
+        api = self._require()
+        try:
+            for i, name in zip(indices, names):
+                api.trafficlight.setPhaseName(self.tls_ids[i], name)
+        except Exception as exc:
+            self._fail(exc)
+
     def traci_connection(self) -> Any:
         """The raw connection (GUI helpers only, e.g. screenshots); ``None`` on libsumo."""
         return self._api if self.backend == "traci" else None

@@ -181,6 +181,25 @@ def load_topology(net_file: str | Path) -> Topology:
     return Topology(path, tuple(intersections), tuple(lanes), capacity, adjacency, positions)
 
 
+def edge_shapes(net_file: str | Path) -> list[np.ndarray]:
+    """Centre-line shapes of the network's edges, ``(P, 2)`` metres each (for maps).
+
+    Raises:
+        UserError: missing or unreadable network file.
+    """
+    import sumolib
+
+    path = Path(net_file)
+    if not path.is_file():
+        raise UserError(f"network file not found: {path}; give an existing .net.xml")
+    try:
+        net = sumolib.net.readNet(str(path), withInternal=False)
+    except Exception as exc:  # sumolib raises SAX/ValueError/KeyError on garbage
+        msg = " ".join(str(exc).split())[:200]
+        raise UserError(f"cannot read network {path}: {msg}; is it a SUMO .net.xml?") from None
+    return [np.asarray(e.getShape(), dtype=np.float64)[:, :2] for e in net.getEdges()]
+
+
 def _heading(edge: object) -> float:
     shape = edge.getShape()  # type: ignore[attr-defined]
     (x0, y0), (x1, y1) = shape[-2], shape[-1]
