@@ -158,9 +158,7 @@ class ReplayBuffer:
             ValueError: when the state does not fit this buffer (capacity, fields or shapes).
         """
         if int(state["capacity"]) != self.capacity:
-            raise ValueError(
-                f"buffer capacity {state['capacity']} differs from {self.capacity}"
-            )
+            raise ValueError(f"buffer capacity {state['capacity']} differs from {self.capacity}")
         arrays = state["arrays"]
         if set(arrays) != set(self._arrays):
             raise ValueError(f"buffer fields {sorted(arrays)} differ from {sorted(self._arrays)}")
