@@ -1,0 +1,815 @@
+"""Compare controllers: run directories in, tables, figures and a report out.
+
+:func:`load_runs` reads finished run directories (``summary.json``,
+``episodes.csv``, ``steps.csv``, ``agents.csv``, ``weights.csv``; see
+:mod:`ltos_traffic.rundir`) into pandas DataFrames. :func:`build_report` writes,
+under one output directory:
+
+* ``tables/``: ``runs``, ``summary``, ``episodes``, ``steps``, ``agents`` and
+  ``weights`` as CSV, and as Parquet when pyarrow imports;
+* ``figures/``: PNGs per scenario (travel time by controller, learning curves,
+  queue over time, a map of mean queue per intersection, and for controllers
+  that learn to share, the self-weight per intersection and over training);
+* ``report.md`` (figures linked) and ``report.html`` (figures embedded, no
+  outside file needed).
+
+:func:`ensure_runs` is the ``compare`` command's first half: it runs every
+(controller, seed) not already finished with the same settings.
+
+Figures are drawn on :class:`matplotlib.figure.Figure` objects directly, so the
+process-wide pyplot backend is never touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ltos_traffic import rundir
+from ltos_traffic.errors import UserError
+from ltos_traffic.scenario import Scenario
+
+KEYS = ["scenario", "controller", "seed"]  # identify a run in every table
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column of the comparison table."""
+
+    column: str  # name in summary.json / episodes.csv
+    title: str
+    unit: str
+    better: str  # "lower" or "higher"
+
+    @property
+    def label(self) -> str:
+        """Title with unit, for table headers and axes."""
+        return f"{self.title} ({self.unit})"
+
+
+METRICS = (
+    Metric("avg_travel_time_s", "Average travel time", "s", "lower"),
+    Metric("avg_travel_time_all_s", "Travel time incl. unfinished", "s", "lower"),
+    Metric("throughput", "Throughput", "veh/h", "higher"),
+    Metric("mean_queue", "Mean queue", "veh per intersection", "lower"),
+    Metric("mean_waiting_time_s", "Mean waiting time", "s", "lower"),
+)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Every table of a set of run directories; each has the ``KEYS`` columns.
+
+    Attributes:
+        runs: one row per run: keys, ``train_episodes``, evaluation metrics,
+            ``run_dir``, ``net_file`` (may be missing).
+        episodes: ``episodes.csv`` rows (``phase`` "train" or "eval").
+        steps: ``steps.csv`` rows: ``sim_time_s``, ``queue`` of the evaluation.
+        agents: ``agents.csv`` rows: ``agent``, ``x``, ``y``, ``mean_queue``.
+        weights: ``weights.csv`` rows: ``agent``, ``slot``, ``neighbour``, ``weight``.
+    """
+
+    runs: pd.DataFrame
+    episodes: pd.DataFrame
+    steps: pd.DataFrame
+    agents: pd.DataFrame
+    weights: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Name -> table, in a fixed order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`build_report` wrote."""
+
+    markdown: Path
+    html: Path
+    figures: tuple[Path, ...]
+    tables: tuple[Path, ...]
+    summary: pd.DataFrame
+
+
+# -- reading run directories -------------------------------------------------------------
+
+
+def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
+    """Run directories under ``paths``: each is a run directory or a folder holding some.
+
+    Raises:
+        UserError: a path does not exist, or no finished run (``summary.json``) is found.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UserError(f"{path} does not exist; give run directories or a folder of runs")
+        if (path / "summary.json").is_file():
+            found.append(path)
+        elif path.is_dir():
+            found += sorted(p.parent for p in path.rglob("summary.json"))
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        shown = ", ".join(str(p) for p in paths)
+        raise UserError(f"no finished runs (summary.json) under {shown}; run or compare first")
+    return unique
+
+
+def _read_csv(path: Path, keys: dict[str, Any]) -> pd.DataFrame:
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    table = pd.read_csv(path)
+    for k, (name, value) in enumerate(keys.items()):
+        table.insert(k, name, value)
+    return table
+
+
+def load_runs(paths: Sequence[str | Path]) -> RunData:
+    """Read every run directory under ``paths`` into :class:`RunData`."""
+    runs, episodes, steps, agents, weights = [], [], [], [], []
+    for directory in find_run_dirs(paths):
+        try:
+            summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read {directory / 'summary.json'}: {exc}") from None
+        keys = {
+            "scenario": str(summary.get("scenario", directory.parent.parent.name)),
+            "controller": str(summary.get("controller", directory.parent.name)),
+            "seed": int(summary.get("seed", 0)),
+        }
+        runs.append({**summary, **keys, "run_dir": str(directory)})
+        episodes.append(_read_csv(directory / "episodes.csv", keys))
+        steps.append(_read_csv(directory / "steps.csv", keys))
+        agents.append(_read_csv(directory / "agents.csv", keys))
+        weights.append(_read_csv(directory / "weights.csv", keys))
+
+    def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        frames = [f for f in frames if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
+
+    table = pd.DataFrame(runs)
+    front = [*KEYS, "train_episodes", *(m.column for m in METRICS)]
+    table = table[[c for c in front if c in table] + [c for c in table if c not in front]]
+    return RunData(table, concat(episodes), concat(steps), concat(agents), concat(weights))
+
+
+def summary_table(runs: pd.DataFrame, order: Sequence[str] = ()) -> pd.DataFrame:
+    """Mean and sample standard deviation over seeds of every metric.
+
+    Args:
+        runs: :attr:`RunData.runs`.
+        order: controllers in the wanted order; others follow alphabetically.
+
+    Returns:
+        One row per (scenario, controller): ``seeds``, ``train_episodes`` and
+        ``<metric>_mean`` / ``<metric>_std`` (std is NaN for a single seed).
+    """
+    rows = []
+    for (scenario, controller), group in runs.groupby(["scenario", "controller"], sort=False):
+        row: dict[str, Any] = {
+            "scenario": scenario,
+            "controller": controller,
+            "seeds": int(group["seed"].nunique()),
+            "train_episodes": int(group.get("train_episodes", pd.Series([0])).max()),
+        }
+        for metric in METRICS:
+            values = pd.to_numeric(group.get(metric.column), errors="coerce").dropna()
+            row[f"{metric.column}_mean"] = float(values.mean()) if len(values) else math.nan
+            row[f"{metric.column}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    rank = {name: k for k, name in enumerate(order)}
+    key = table["controller"].map(lambda c: (rank.get(c, len(rank)), c))
+    return table.assign(_key=key).sort_values(["scenario", "_key"]).drop(columns="_key")
+
+
+def write_tables(tables: dict[str, pd.DataFrame], directory: Path) -> list[Path]:
+    """Write each table as CSV, and as Parquet when pyarrow imports."""
+    try:
+        import pyarrow  # noqa: F401
+
+        parquet = True
+    except ImportError:
+        parquet = False
+    written = []
+    for name, table in tables.items():
+        path = directory / f"{name}.csv"
+        rundir.atomic_write_text(path, table.to_csv(index=False))
+        written.append(path)
+        if parquet:
+            path = directory / f"{name}.parquet"
+            table.to_parquet(path, index=False)
+            written.append(path)
+    return written
+
+
+# -- figures -------------------------------------------------------------------------------
+
+
+def _colours(controllers: Sequence[str]) -> dict[str, Any]:
+    """One stable colour per controller for every figure of a report."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {c: cmap(k % 10) for k, c in enumerate(controllers)}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def _band(ax: Axes, table: pd.DataFrame, x: str, y: str, colour: Any, label: str) -> None:
+    """Mean over seeds as a line, min to max over seeds as a shaded band."""
+    stats = table.groupby(x)[y].agg(["mean", "min", "max", "count"]).reset_index()
+    ax.plot(stats[x], stats["mean"], color=colour, label=label, lw=1.8)
+    if (stats["count"] > 1).any():
+        ax.fill_between(stats[x], stats["min"], stats["max"], color=colour, alpha=0.18, lw=0)
+
+
+def plot_metric_bars(
+    summary: pd.DataFrame, scenario: str, colours: dict[str, Any], path: Path
+) -> Path:
+    """Bars of every table metric per controller, error bars = std over seeds."""
+    rows = summary[summary["scenario"] == scenario]
+    fig = Figure(figsize=(13, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(METRICS))
+    for ax, metric in zip(axes, METRICS):
+        means = rows[f"{metric.column}_mean"].to_numpy(dtype=float)
+        stds = np.nan_to_num(rows[f"{metric.column}_std"].to_numpy(dtype=float))
+        names = list(rows["controller"])
+        spread = stds if rows[f"{metric.column}_std"].notna().any() else None
+        ax.bar(names, means, yerr=spread, capsize=3, color=[colours[c] for c in names])
+        ax.set_title(f"{metric.title} ({metric.better} is better)", fontsize=9.5)
+        ax.set_ylabel(metric.unit)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8.5)
+    fig.suptitle(f"{scenario}: evaluation episode, mean over seeds (bars: std)")
+    return _save(fig, path)
+
+
+def plot_learning_curves(
+    episodes: pd.DataFrame, scenario: str, colours: dict[str, Any], path: Path
+) -> Path | None:
+    """Average travel time and mean queue per training episode, per learned controller.
+
+    Controllers that do not learn appear as dashed lines at their evaluation value.
+    """
+    if episodes.empty or "phase" not in episodes:
+        return None
+    rows = episodes[episodes["scenario"] == scenario]
+    train = rows[rows["phase"] == "train"]
+    if train.empty:
+        return None
+    fixed = rows[(rows["phase"] == "eval") & ~rows["controller"].isin(set(train["controller"]))]
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    panels = (("avg_travel_time_s", "Average travel time (s)"), ("mean_queue", "Mean queue (veh)"))
+    for ax, (column, label) in zip(axes, panels):
+        for controller, group in train.groupby("controller", sort=False):
+            _band(ax, group, "episode", column, colours[str(controller)], str(controller))
+        for controller, group in fixed.groupby("controller", sort=False):
+            ax.axhline(
+                group[column].mean(),
+                color=colours[str(controller)],
+                ls="--",
+                lw=1.2,
+                label=f"{controller} (no learning)",
+            )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("training episode")
+        ax.set_ylabel(label)
+        ax.set_title(label.split(" (")[0] + " during training")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8.5)
+    fig.suptitle(f"{scenario}: learning curves (line: mean over seeds, band: min to max)")
+    return _save(fig, path)
+
+
+def plot_queue_over_time(
+    steps: pd.DataFrame, scenario: str, colours: dict[str, Any], path: Path
+) -> Path | None:
+    """Mean halting vehicles per intersection over the evaluation episode, per controller."""
+    rows = steps[steps["scenario"] == scenario] if not steps.empty else steps
+    if rows.empty or "queue" not in rows:
+        return None
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    ax = fig.subplots()
+    for controller, group in rows.groupby("controller", sort=False):
+        _band(ax, group, "sim_time_s", "queue", colours[str(controller)], str(controller))
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("halting vehicles per intersection")
+    ax.set_title(f"{scenario}: queue over the evaluation episode (band: min to max over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8.5)
+    return _save(fig, path)
+
+
+def _roads(net_file: str | None) -> list[np.ndarray]:
+    """Edge shapes for map backgrounds; none when the network file is gone."""
+    if not net_file or not Path(net_file).is_file():
+        return []
+    from ltos_traffic.topology import edge_shapes
+
+    try:
+        return edge_shapes(net_file)
+    except UserError:
+        return []
+
+
+def plot_map(
+    values: pd.DataFrame,
+    column: str,
+    *,
+    roads: list[np.ndarray],
+    title: str,
+    colour_label: str,
+    cmap: str,
+    path: Path,
+    fmt: str = "{:.1f}",
+    limits: tuple[float, float] | None = None,
+) -> Path | None:
+    """One map panel per controller: intersections coloured by ``values[column]``.
+
+    Args:
+        values: rows with ``controller``, ``x``, ``y`` and ``column`` (one per intersection).
+        column: the value to colour by.
+        roads: edge shapes drawn in grey underneath.
+        title: figure title.
+        colour_label: colour bar label, with unit.
+        cmap: matplotlib colour map name.
+        path: PNG to write.
+        fmt: format of the value written next to each intersection.
+        limits: colour range; default: the data's range over all panels.
+    """
+    if values.empty or values[["x", "y"]].isna().all().all():
+        return None
+    controllers = list(dict.fromkeys(values["controller"]))
+    ncols = min(len(controllers), 3)
+    nrows = math.ceil(len(controllers) / ncols)
+    xy = values[["x", "y"]].to_numpy(dtype=float)
+    span = np.ptp(xy, axis=0) + 1.0
+    aspect = float(np.clip(span[1] / span[0], 0.4, 2.5))
+    width = 4.4 * ncols
+    fig = Figure(figsize=(width + 1.2, 4.4 * aspect * nrows + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    lo, hi = limits or (float(values[column].min()), float(values[column].max()))
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.05 * max(abs(lo), 1.0), hi + 0.05 * max(abs(hi), 1.0)
+    n_points = len(values) / len(controllers)
+    marker = float(np.clip(9000.0 / n_points, 60.0, 900.0))
+    text_size = float(np.clip(60.0 / math.sqrt(n_points), 5.5, 10.0))
+    scatter = None
+    for ax, controller in zip(axes, controllers):
+        rows = values[values["controller"] == controller]
+        for shape in roads:
+            ax.plot(shape[:, 0], shape[:, 1], color="0.75", lw=0.8, zorder=1)
+        scatter = ax.scatter(
+            rows["x"],
+            rows["y"],
+            c=rows[column],
+            cmap=cmap,
+            vmin=lo,
+            vmax=hi,
+            s=marker,
+            edgecolors="0.2",
+            linewidths=0.6,
+            zorder=2,
+        )
+        for x, y, v in zip(rows["x"], rows["y"], rows[column]):
+            ax.annotate(
+                fmt.format(v),
+                (x, y),
+                xytext=(0, -0.55 * math.sqrt(marker) - 2),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=text_size,
+                zorder=3,
+            )
+        ax.set_title(controller)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("y (m)")
+        ax.margins(0.08)
+    for ax in axes[len(controllers) :]:
+        ax.set_visible(False)
+    assert scatter is not None
+    fig.colorbar(scatter, ax=axes[: len(controllers)].tolist(), label=colour_label, shrink=0.85)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_sharing_over_training(
+    episodes: pd.DataFrame, scenario: str, colours: dict[str, Any], path: Path
+) -> Path | None:
+    """Mean self-weight ``w_ii`` per training episode (needs ``self_weight`` in episodes.csv)."""
+    if episodes.empty or "self_weight" not in episodes:
+        return None
+    train = episodes[(episodes["scenario"] == scenario) & (episodes["phase"] == "train")]
+    train = train.dropna(subset=["self_weight"])
+    if train.empty:
+        return None
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for controller, group in train.groupby("controller", sort=False):
+        _band(ax, group, "episode", "self_weight", colours[str(controller)], str(controller))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training episode")
+    ax.set_ylabel("mean self-weight $w_{ii}$ (share kept)")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_title(f"{scenario}: how much reward each intersection keeps, during training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8.5)
+    return _save(fig, path)
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    """A piece of the report: a heading, a paragraph, a table or a figure."""
+
+    kind: str  # "h1" | "h2" | "p" | "table" | "figure"
+    text: str = ""  # heading / paragraph / caption
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    figure: Path | None = None
+
+
+def _number(value: float, unit: str = "") -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:,.1f}" if abs(value) >= 10 or unit in ("s", "veh/h") else f"{value:.2f}"
+
+
+def format_cell(mean: float, std: float, unit: str = "") -> str:
+    """``mean ± std`` as printed in the report (just the mean for one seed)."""
+    if std is None or not math.isfinite(std):
+        return _number(mean, unit)
+    return f"{_number(mean, unit)} ± {_number(std, unit)}"
+
+
+def _summary_block(summary: pd.DataFrame) -> Block:
+    header = ("controller", "seeds", "training episodes", *(m.label for m in METRICS))
+    rows = []
+    for _, r in summary.iterrows():
+        cells = [format_cell(r[f"{m.column}_mean"], r[f"{m.column}_std"], m.unit) for m in METRICS]
+        rows.append((str(r["controller"]), str(r["seeds"]), str(r["train_episodes"]), *cells))
+    return Block("table", header=header, rows=tuple(rows))
+
+
+def _runs_block(runs: pd.DataFrame) -> Block:
+    header = ("controller", "seed", *(m.label for m in METRICS), "run directory")
+    rows = [
+        (
+            str(r["controller"]),
+            str(r["seed"]),
+            *(_number(float(r.get(m.column, math.nan)), m.unit) for m in METRICS),
+            str(r["run_dir"]),
+        )
+        for _, r in runs.iterrows()
+    ]
+    return Block("table", header=header, rows=tuple(rows))
+
+
+def _best_sentence(summary: pd.DataFrame) -> str:
+    """Which controller has the lowest travel time, on arrived and on all vehicles."""
+    parts = []
+    for column, what in (
+        ("avg_travel_time_s_mean", "Lowest average travel time"),
+        ("avg_travel_time_all_s_mean", "counting vehicles still in the network"),
+    ):
+        valid = summary.dropna(subset=[column])
+        if not valid.empty:
+            best = valid.loc[valid[column].idxmin()]
+            parts.append(f"{what}: **{best['controller']}** ({best[column]:.1f} s)")
+    if not parts:
+        return "No vehicle finished its trip in the evaluation episodes."
+    return "; ".join(parts) + "."
+
+
+def _scenario_blocks(
+    data: RunData, summary: pd.DataFrame, scenario: str, figures_dir: Path
+) -> list[Block]:
+    """Table and figures of one scenario."""
+    rows = summary[summary["scenario"] == scenario]
+    controllers = list(rows["controller"])
+    colours = _colours(controllers)
+    runs = data.runs[data.runs["scenario"] == scenario]
+    net_file = next((str(f) for f in runs.get("net_file", []) if isinstance(f, str)), None)
+    roads = _roads(net_file)
+    stem = figures_dir / scenario
+
+    blocks = [
+        Block("h2", scenario),
+        Block(
+            "p",
+            "Evaluation episode (greedy, no learning), mean ± sample std over seeds. "
+            + _best_sentence(rows),
+        ),
+        _summary_block(rows),
+    ]
+
+    def figure(path: Path | None, caption: str) -> None:
+        if path is not None:
+            blocks.append(Block("figure", caption, figure=path))
+
+    figure(
+        plot_metric_bars(summary, scenario, colours, Path(f"{stem}_metrics.png")),
+        "Table metrics per controller.",
+    )
+    figure(
+        plot_learning_curves(data.episodes, scenario, colours, Path(f"{stem}_learning.png")),
+        "Learning curves of the learned controllers (training episodes explore).",
+    )
+    figure(
+        plot_queue_over_time(data.steps, scenario, colours, Path(f"{stem}_queue.png")),
+        "Queue over the evaluation episode.",
+    )
+    agents = _per_controller_mean(data.agents, scenario, "mean_queue", controllers)
+    figure(
+        plot_map(
+            agents,
+            "mean_queue",
+            roads=roads,
+            cmap="YlOrRd",
+            title=f"{scenario}: mean queue per intersection (evaluation, mean over seeds)",
+            colour_label="halting vehicles on incoming lanes (veh)",
+            path=Path(f"{stem}_delay_map.png"),
+        ),
+        "Where the delay is: mean halting vehicles on each intersection's incoming lanes.",
+    )
+    weights = data.weights
+    if not weights.empty and "slot" in weights:
+        own = weights[(weights["scenario"] == scenario) & (weights["slot"] == 0)]
+        own = own.rename(columns={"weight": "self_weight"})
+        own = own.merge(data.agents, on=[*KEYS, "agent"], how="left")
+        sharing = [c for c in controllers if c in set(own["controller"])]
+        own = _per_controller_mean(own, scenario, "self_weight", sharing)
+        figure(
+            plot_map(
+                own,
+                "self_weight",
+                roads=roads,
+                cmap="viridis",
+                fmt="{:.2f}",
+                title=f"{scenario}: learned self-weight $w_{{ii}}$ per intersection",
+                colour_label="share of its own reward an intersection keeps",
+                path=Path(f"{stem}_sharing_map.png"),
+            ),
+            "Sharing weights learned (evaluation, mean over steps and seeds): 1 keeps all of its "
+            "reward, lower values hand more to the neighbours.",
+        )
+    figure(
+        plot_sharing_over_training(
+            data.episodes, scenario, colours, Path(f"{stem}_sharing_training.png")
+        ),
+        "Mean self-weight over training.",
+    )
+    return blocks
+
+
+def _per_controller_mean(
+    table: pd.DataFrame, scenario: str, column: str, controllers: Sequence[str]
+) -> pd.DataFrame:
+    """Mean over seeds per (controller, agent), controllers in report order."""
+    if table.empty or column not in table:
+        return pd.DataFrame(columns=["controller", "agent", "x", "y", column])
+    rows = table[(table["scenario"] == scenario) & table["controller"].isin(controllers)]
+    mean = rows.groupby(["controller", "agent"], sort=False)[["x", "y", column]].mean()
+    mean = mean.reset_index()
+    rank = {c: k for k, c in enumerate(controllers)}
+    return mean.sort_values("controller", key=lambda s: s.map(rank), kind="stable")
+
+
+def render_markdown(blocks: Sequence[Block], base: Path) -> str:
+    """Markdown with figures linked relative to ``base``."""
+    out: list[str] = []
+    for b in blocks:
+        if b.kind == "h1":
+            out.append(f"# {b.text}\n")
+        elif b.kind == "h2":
+            out.append(f"## {b.text}\n")
+        elif b.kind == "p":
+            out.append(f"{b.text}\n")
+        elif b.kind == "table":
+            out.append("| " + " | ".join(b.header) + " |")
+            out.append("|" + "|".join("---" for _ in b.header) + "|")
+            out += ["| " + " | ".join(row) + " |" for row in b.rows]
+            out.append("")
+        elif b.kind == "figure" and b.figure is not None:
+            out.append(f"![{b.text}]({b.figure.relative_to(base).as_posix()})\n")
+            out.append(f"*{b.text}*\n")
+    return "\n".join(out)
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222;
+       padding: 0 1em; line-height: 1.45; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th { background: #f2f2f2; }
+td:first-child, th:first-child { text-align: left; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; }
+figcaption { color: #555; font-size: 0.92em; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+def _inline_md(text: str) -> str:
+    """HTML of a paragraph with ``**bold**`` and ```code``` only."""
+    parts = html.escape(text).split("**")
+    text = "".join(f"<strong>{p}</strong>" if k % 2 else p for k, p in enumerate(parts))
+    parts = text.split("`")
+    return "".join(f"<code>{p}</code>" if k % 2 else p for k, p in enumerate(parts))
+
+
+def render_html(blocks: Sequence[Block], title: str) -> str:
+    """One self-contained HTML page: the figures are base64 data URIs."""
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+    ]
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            out.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            out.append(f"<p>{_inline_md(b.text)}</p>")
+        elif b.kind == "table":
+            out.append("<table><thead><tr>")
+            out += [f"<th>{html.escape(h)}</th>" for h in b.header]
+            out.append("</tr></thead><tbody>")
+            for row in b.rows:
+                out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+            out.append("</tbody></table>")
+        elif b.kind == "figure" and b.figure is not None:
+            data = base64.b64encode(b.figure.read_bytes()).decode("ascii")
+            out.append(
+                f'<figure><img alt="{html.escape(b.text)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(b.text)}</figcaption></figure>"
+            )
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def build_report(
+    data: RunData, out_dir: str | Path, *, order: Sequence[str] = (), title: str | None = None
+) -> Report:
+    """Write tables, figures, ``report.md`` and ``report.html`` under ``out_dir``.
+
+    Args:
+        data: the runs, from :func:`load_runs`.
+        out_dir: output directory (created).
+        order: controllers in the order to show them.
+        title: report title (default names the scenarios).
+    """
+    out = rundir.ensure_writable_dir(Path(out_dir))
+    summary = summary_table(data.runs, order)
+    tables = write_tables({**data.tables(), "summary": summary}, out / "tables")
+    scenarios = list(dict.fromkeys(summary["scenario"]))
+    title = title or "Controller comparison: " + ", ".join(scenarios)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    seeds = sorted({int(s) for s in data.runs["seed"]})
+    blocks = [
+        Block("h1", title),
+        Block(
+            "p",
+            f"{len(data.runs)} runs, seeds {', '.join(map(str, seeds))}; built {stamp}. "
+            "Tables (CSV, Parquet) are in `tables/`, figures in `figures/`.",
+        ),
+    ]
+    for scenario in scenarios:
+        blocks += _scenario_blocks(data, summary, scenario, out / "figures")
+    rank = {c: k for k, c in enumerate(order)}
+    runs = data.runs.sort_values(
+        ["scenario", "controller", "seed"],
+        key=lambda col: (
+            col.map(lambda c: (rank.get(c, len(rank)), c)) if col.name == "controller" else col
+        ),
+    )
+    blocks += [Block("h2", "Runs"), _runs_block(runs)]
+    md_path, html_path = out / "report.md", out / "report.html"
+    rundir.atomic_write_text(md_path, render_markdown(blocks, out))
+    rundir.atomic_write_text(html_path, render_html(blocks, title))
+    figures = tuple(b.figure for b in blocks if b.figure is not None)
+    return Report(md_path, html_path, figures, tuple(tables), summary)
+
+
+# -- compare: run what is missing --------------------------------------------------------
+
+
+def expected_train_episodes(scenario: Scenario, controller: str, episodes: int | None) -> int:
+    """Training episodes ``experiment.run`` will do for this controller (0 if it does not learn)."""
+    from ltos_traffic.controllers.base import controller_class
+    from ltos_traffic.experiment import default_episodes
+
+    if not getattr(controller_class(controller), "learns", False):
+        return 0
+    return episodes if episodes is not None else default_episodes(scenario)
+
+
+def _plain(obj: Any) -> Any:
+    """JSON round trip, so tuples and lists compare equal."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def finished_run(
+    directory: Path, scenario: Scenario, controller: str, seed: int, train_episodes: int
+) -> bool:
+    """Whether ``directory`` holds a finished run with exactly these settings."""
+    try:
+        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    if config.get("checkpoint") is not None:
+        return False
+    return (
+        _plain(config.get("scenario")) == _plain(scenario.as_dict())
+        and config.get("controller") == controller
+        and config.get("seed") == seed
+        and summary.get("train_episodes") == train_episodes
+        and _plain(config.get("controller_config")) == _plain(_default_config(scenario, controller))
+    )
+
+
+def _default_config(scenario: Scenario, controller: str) -> Any:
+    """The resolved controller config ``experiment.run`` would record (no ``--set``)."""
+    from ltos_traffic.controllers.base import controller_class, resolve_config
+
+    cls = controller_class(controller)
+    config_cls = getattr(cls, "Config", None)
+    if config_cls is None:
+        return {}
+    config = resolve_config(config_cls, controller, scenario.hparams, {})
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    return {}
+
+
+RunFn = Callable[..., dict[str, Any]]
+
+
+def ensure_runs(
+    scenario: Scenario,
+    controllers: Sequence[str],
+    seeds: Sequence[int],
+    out_root: Path,
+    *,
+    train_episodes: int | None = None,
+    data_dir: str | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda _: None,
+    run: RunFn | None = None,
+) -> list[Path]:
+    """Run every (controller, seed) that has no finished, matching run directory.
+
+    Runs go one after the other in this process (libsumo allows one simulation
+    at a time). Returns the run directories in (controller, seed) order.
+    """
+    from ltos_traffic import experiment
+    from ltos_traffic.controllers.base import controller_class
+
+    for name in controllers:
+        controller_class(name)  # unknown names fail before anything runs
+    run = run or experiment.run
+    dirs = []
+    for controller in controllers:
+        episodes = expected_train_episodes(scenario, controller, train_episodes)
+        for seed in seeds:
+            directory = rundir.run_dir(out_root, scenario.name, controller, seed)
+            if finished_run(directory, scenario, controller, seed, episodes):
+                log(f"reuse {directory}")
+            else:
+                log(f"run   {controller} seed {seed} ({episodes} training episodes)")
+                summary = run(
+                    scenario,
+                    controller,
+                    seed=seed,
+                    out_root=out_root,
+                    data_dir=data_dir,
+                    episodes=train_episodes,
+                    progress=progress,
+                )
+                log(f"      avg travel time {summary.get('avg_travel_time_s', math.nan):.1f} s")
+            dirs.append(directory)
+    return dirs
