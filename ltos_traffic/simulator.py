@@ -5,8 +5,13 @@ libsumo (in-process, fast) is the default; traci (a socket to a ``sumo`` or
 libsumo allows one simulation per process, so parallel simulations are
 separate processes.
 
-Lane state is read through subscriptions (one call per decision for all lanes)
-and returned as numpy arrays in the fixed lane order given at construction.
+Lane state is returned as numpy arrays in the fixed lane order given at
+construction. With traci every call is a socket round trip, so lanes are read
+through subscriptions (one call per decision for all lanes). With libsumo a call
+costs well under a microsecond, while a subscription is evaluated inside SUMO at
+every ``simulationStep`` call whether or not it is read (twice per decision when
+a yellow splits the interval) and its results arrive as a dict of dicts; plain
+per-lane getters are cheaper there (``benchmarks/README.md``), so libsumo uses them.
 Travel times come from SUMO's own tripinfo output, parsed after each episode.
 """
 
@@ -20,7 +25,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -149,6 +153,12 @@ class SumoSimulator:
             self._cleanup_dir()
             raise SimulationError(f"SUMO failed to start: {_one_line(exc)}") from exc
         self.time_s = 0.0
+        if self.backend == "libsumo":  # read() uses per-lane getters: check the ids once
+            missing = set(self.lanes) - set(self._api.lane.getIDList())
+            if missing:
+                self.close()
+                raise SimulationError(f"SUMO has no lane {sorted(missing)[0]!r}")
+            return
         try:
             for lane in self.lanes:
                 self._api.lane.subscribe(lane, [_VAR_VEHICLE_NUMBER, _VAR_HALTING_NUMBER])
@@ -175,13 +185,24 @@ class SumoSimulator:
         self.time_s = float(time_s)
 
     def read(self) -> LaneCounts:
-        """Vehicles and halting vehicles on every tracked lane, from subscriptions."""
+        """Vehicles and halting vehicles on every tracked lane (getters or subscriptions)."""
         api = self._require()
+        n = len(self.lanes)
+        if self.backend == "libsumo":
+            try:
+                vehicles = np.fromiter(
+                    map(api.lane.getLastStepVehicleNumber, self.lanes), np.float32, n
+                )
+                halting = np.fromiter(
+                    map(api.lane.getLastStepHaltingNumber, self.lanes), np.float32, n
+                )
+            except Exception as exc:
+                self._fail(exc)
+            return LaneCounts(vehicles, halting)
         try:
             results = api.lane.getAllSubscriptionResults()
         except Exception as exc:
             self._fail(exc)
-        n = len(self.lanes)
         vehicles = np.zeros(n, dtype=np.float32)
         halting = np.zeros(n, dtype=np.float32)
         index = self._lane_index

@@ -70,6 +70,12 @@ class TrafficEnv:
         self._inv_capacity = np.append(1.0 / topo.lane_capacity, 0.0).astype(np.float32)
         self._legal = np.array([x.legal for x in topo.intersections], dtype=bool)
         self._greens = [x.green_states for x in topo.intersections]
+        # yellow state string of every (agent, from phase, to phase), built once
+        self._yellows = [
+            [[yellow_state(g, h) if g and h else "" for h in greens] for g in greens]
+            for greens in self._greens
+        ]
+        self._agents = np.arange(self._n)
         obs_dim = N_PHASES + 2 * self._lmax
         self._spec = EnvSpec(
             name=scenario.name,
@@ -128,24 +134,22 @@ class TrafficEnv:
             raise ValueError(f"expected {self._n} actions, got shape {actions.shape}")
         if (actions < 0).any() or (actions >= N_PHASES).any():
             raise ValueError(f"actions must lie in [0, {N_PHASES}), got {actions}")
-        if not self._legal[np.arange(self._n), actions].all():
-            bad = int(np.flatnonzero(~self._legal[np.arange(self._n), actions])[0])
-            raise ValueError(f"action {actions[bad]} is masked for agent {self._spec.agent_ids[bad]}")
+        if not self._legal[self._agents, actions].all():
+            bad = int(np.flatnonzero(~self._legal[self._agents, actions])[0])
+            agent = self._spec.agent_ids[bad]
+            raise ValueError(f"action {actions[bad]} is masked for agent {agent}")
         sc = self.scenario
         now = self._t * sc.decision_interval_s
         change = (actions != self._phase) & (now - self._green_since >= sc.min_green_s)
-        switching = np.flatnonzero(change)
-        if switching.size and sc.yellow_s > 0:
-            self.sim.set_states(
-                switching,
-                [
-                    yellow_state(self._greens[i][self._phase[i]], self._greens[i][actions[i]])
-                    for i in switching
-                ],
-            )
+        switching = np.flatnonzero(change).tolist()
+        new_phase = actions.tolist()
+        if switching and sc.yellow_s > 0:
+            old_phase = self._phase.tolist()
+            yellows = [self._yellows[i][old_phase[i]][new_phase[i]] for i in switching]
+            self.sim.set_states(switching, yellows)
             self.sim.advance_to(now + sc.yellow_s)
-        if switching.size:
-            self.sim.set_states(switching, [self._greens[i][actions[i]] for i in switching])
+        if switching:
+            self.sim.set_states(switching, [self._greens[i][new_phase[i]] for i in switching])
             self._phase[switching] = actions[switching]
             self._green_since[switching] = now + sc.yellow_s
         self.sim.advance_to(now + sc.decision_interval_s)
@@ -185,7 +189,7 @@ class TrafficEnv:
         halt = np.append(lanes.halting, 0.0)[self._incoming] * inv
         obs = np.empty((self._n, self._spec.obs_dim), dtype=np.float32)
         obs[:, :N_PHASES] = 0.0
-        obs[np.arange(self._n), self._phase] = 1.0
+        obs[self._agents, self._phase] = 1.0
         obs[:, N_PHASES::2] = veh
         obs[:, N_PHASES + 1 :: 2] = halt
         return TimeStep(
