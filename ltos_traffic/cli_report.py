@@ -1,0 +1,227 @@
+"""``ltos-traffic compare``, ``report`` and ``gui``: compare controllers, watch one drive."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ltos_traffic.errors import UserError
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError(
+            "--controllers needs at least one name, e.g. --controllers max_pressure,ltos"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise UserError("--seeds needs at least one seed, e.g. --seeds 0,1,2")
+    return list(dict.fromkeys(seeds))
+
+
+def _print_summary(report: object) -> None:
+    from ltos_traffic.cli import format_table
+    from ltos_traffic.report import METRICS, Report, format_cell
+
+    assert isinstance(report, Report)
+    rows = [
+        {
+            "scenario": r["scenario"],
+            "controller": r["controller"],
+            "seeds": r["seeds"],
+            **{
+                m.label: format_cell(r[f"{m.column}_mean"], r[f"{m.column}_std"], m.unit)
+                for m in METRICS
+            },
+        }
+        for _, r in report.summary.iterrows()
+    ]
+    click.echo(format_table(rows, list(rows[0])))
+    click.echo(f"report: {report.markdown}  {report.html}  ({len(report.figures)} figures)")
+
+
+@click.command("compare")
+@click.option(
+    "--net",
+    default="grid6x6",
+    show_default=True,
+    help="Network name (see `list`) or a path to a SUMO .net.xml.",
+)
+@click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable).")
+@click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net).")
+@click.option(
+    "--controllers", required=True, help="Comma-separated controllers, e.g. max_pressure,ltos."
+)
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
+@click.option(
+    "--train-episodes",
+    type=int,
+    default=None,
+    help="Training episodes of learning controllers (default: the scenario's).",
+)
+@click.option(
+    "--seconds",
+    type=float,
+    default=None,
+    help="Simulated seconds per episode (default: the scenario's).",
+)
+@click.option("--out", required=True, help="Root of the run directories; the report goes here too.")
+@click.option(
+    "--data-dir",
+    default=None,
+    help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA).",
+)
+def compare_cmd(
+    net: str,
+    routes: tuple[str, ...],
+    scenario: str | None,
+    controllers: str,
+    seeds: str,
+    train_episodes: int | None,
+    seconds: float | None,
+    out: str,
+    data_dir: str | None,
+) -> None:
+    """Run every controller and seed (reusing finished runs), then write a report.
+
+    Runs go to OUT/<scenario>/<controller>/seed<k>/; a run is reused when its
+    summary.json exists and its config.json has the same scenario, controller,
+    seed, training episodes and hyperparameters. The report (report.md,
+    report.html, figures/, tables/) is written to OUT.
+    """
+    from ltos_traffic.cli import resolve_scenario
+    from ltos_traffic.report import build_report, ensure_runs, load_runs
+
+    if train_episodes is not None and train_episodes < 0:
+        raise UserError(f"--train-episodes must be >= 0, got {train_episodes}")
+    names, seed_list = _names(controllers), _seeds(seeds)
+    scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    started = time.perf_counter()
+    dirs = ensure_runs(
+        scen,
+        names,
+        seed_list,
+        Path(out),
+        train_episodes=train_episodes,
+        data_dir=data_dir,
+        progress=sys.stderr.isatty(),
+        log=lambda line: click.echo(line, err=True),
+    )
+    report = build_report(load_runs(dirs), Path(out), order=names)
+    _print_summary(report)
+    click.echo(f"{len(dirs)} runs in {time.perf_counter() - started:.1f} s")
+
+
+@click.command("report")
+@click.argument("run_dirs", nargs=-1, required=True)
+@click.option("--out", default="report", show_default=True, help="Where to write the report.")
+@click.option("--controllers", default=None, help="Comma-separated display order of controllers.")
+def report_cmd(run_dirs: tuple[str, ...], out: str, controllers: str | None) -> None:
+    """Rebuild the report from existing run directories (or folders of them); nothing runs."""
+    from ltos_traffic.report import build_report, load_runs
+
+    order = _names(controllers) if controllers else ()
+    report = build_report(load_runs(list(run_dirs)), Path(out), order=order)
+    _print_summary(report)
+
+
+@click.command("gui")
+@click.option(
+    "--net",
+    default="grid6x6",
+    show_default=True,
+    help="Network name (see `list`) or a path to a SUMO .net.xml.",
+)
+@click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable).")
+@click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net).")
+@click.option("--controller", default="max_pressure", show_default=True)
+@click.option("--checkpoint", default=None, help="checkpoint.pt of a trained run to drive with.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Run seed (SUMO uses the run's evaluation seed).",
+)
+@click.option(
+    "--seconds",
+    type=float,
+    default=None,
+    help="Stop after this many simulated seconds (default: the whole episode).",
+)
+@click.option(
+    "--screenshot",
+    default=None,
+    metavar="FILE.png",
+    help="Save the view after --seconds and exit (needs a display or xvfb-run).",
+)
+@click.option(
+    "--delay",
+    "delay_ms",
+    type=int,
+    default=100,
+    show_default=True,
+    help="sumo-gui delay per simulated second, ms.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a controller hyperparameter (repeatable).",
+)
+@click.option(
+    "--data-dir",
+    default=None,
+    help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA).",
+)
+def gui_cmd(
+    net: str,
+    routes: tuple[str, ...],
+    scenario: str | None,
+    controller: str,
+    checkpoint: str | None,
+    seed: int,
+    seconds: float | None,
+    screenshot: str | None,
+    delay_ms: int,
+    sets: tuple[str, ...],
+    data_dir: str | None,
+) -> None:
+    """Watch a controller drive sumo-gui; each signal shows its current phase by name."""
+    from ltos_traffic.cli import resolve_scenario
+    from ltos_traffic.gui import watch
+
+    if screenshot is not None and seconds is None:
+        raise UserError("--screenshot needs --seconds (when to take it)")
+    if delay_ms < 0:
+        raise UserError(f"--delay must be >= 0, got {delay_ms}")
+    scen = resolve_scenario(net, routes, scenario)
+    result = watch(
+        scen,
+        controller,
+        checkpoint=checkpoint,
+        seed=seed,
+        seconds=seconds,
+        screenshot=screenshot,
+        delay_ms=delay_ms,
+        overrides=sets,
+        data_dir=data_dir,
+    )
+    click.echo(
+        f"{controller} drove {result.sim_time_s:.0f} s ({result.decisions} decisions), "
+        f"mean queue {result.mean_queue:.2f} veh per intersection"
+    )
+    if result.screenshot is not None:
+        click.echo(f"screenshot: {result.screenshot}")
