@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ltos_traffic import rundir
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.runner import EpisodeResult, run_episode
+from ltos_traffic.runner import EpisodeResult, SharingMeter, run_episode
 
 CHECKPOINT = "checkpoint.pt"
 EPISODES_CSV = "episodes.csv"
@@ -135,8 +135,14 @@ def train(
         for k in range(start, episodes):
             epsilon = float(getattr(controller, "exploration_rate", float("nan")))
             t0 = time.perf_counter()
+            meter = SharingMeter(controller)  # LToS: mean greedy self-weight of the episode
             result = run_episode(
-                env, controller, seed=episode_seed(seed, k), explore=True, learn=True
+                env,
+                controller,
+                seed=episode_seed(seed, k),
+                explore=True,
+                learn=True,
+                on_step=meter,
             )
             wall = time.perf_counter() - t0
             save_checkpoint(ckpt, controller, episodes_done=k + 1, seed=seed)
@@ -147,6 +153,7 @@ def train(
                 **result.losses,
                 "epsilon": epsilon,
                 "wall_s": round(wall, 3),
+                **({"self_weight": meter.self_weight()} if meter.active else {}),
             }
             rundir.append_csv_row(csv_path, row)
             results.append(result)
