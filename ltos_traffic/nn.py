@@ -86,8 +86,12 @@ class Relation(nn.Module):
         self.heads = heads
         self.dim = dim
         self.query = nn.Linear(dim, dim * heads, bias=False)
-        self.key = nn.Linear(dim + edge_dim, dim * heads, bias=False)
-        self.value = nn.Linear(dim + edge_dim, dim * heads)
+        self.key = nn.Linear(dim, dim * heads, bias=False)
+        self.value = nn.Linear(dim, dim * heads)
+        # Keys and values are linear in [h_j, e_ij]: project h once per agent, gather,
+        # then add the edge part (K times fewer multiplications than projecting slots).
+        self.edge_key = nn.Linear(edge_dim, dim * heads, bias=False) if edge_dim else None
+        self.edge_value = nn.Linear(edge_dim, dim * heads, bias=False) if edge_dim else None
         self.out = nn.Linear(dim * heads, dim)
 
     def forward(
@@ -110,16 +114,21 @@ class Relation(nn.Module):
         """
         b, n, _ = x.shape
         k = index.shape[1]
-        nb = gather_neighbours(x, index)  # (B, N, K, E)
-        if edges is not None:
-            nb = torch.cat([nb, edges], dim=-1)
-        q = self.query(x).view(b, n, 1, self.heads, self.dim)
-        keys = self.key(nb).view(b, n, k, self.heads, self.dim)
-        values = self.value(nb).view(b, n, k, self.heads, self.dim)
-        scores = (q * keys).sum(-1) / self.dim**0.5  # (B, N, K, H)
+        q = self.query(x).view(b, n, self.heads, self.dim)
+        keys = gather_neighbours(self.key(x), index)  # (B, N, K, H·E)
+        values = gather_neighbours(self.value(x), index)
+        if self.edge_key is not None and self.edge_value is not None:
+            if edges is None:
+                raise ValueError("this relation block needs edge features")
+            keys = keys + self.edge_key(edges)
+            values = values + self.edge_value(edges)
+        keys = keys.view(b, n, k, self.heads, self.dim)
+        values = values.view(b, n, k, self.heads, self.dim)
+        # Broadcast products beat einsum/bmm for these tiny per-agent matrices on CPU.
+        scores = (q[:, :, None] * keys).sum(-1) / self.dim**0.5  # (B, N, K, H)
         scores = scores.masked_fill(~mask[None, :, :, None], float("-inf"))
         attention = torch.softmax(scores, dim=2)
-        mixed = (attention.unsqueeze(-1) * values).sum(dim=2)  # (B, N, H, E)
+        mixed = (attention[..., None] * values).sum(dim=2)  # (B, N, H, E)
         return torch.relu(self.out(mixed.reshape(b, n, self.heads * self.dim)))
 
 

@@ -92,6 +92,11 @@ def load_checkpoint(path: Path, controller: Any, *, seed: int | None = None) -> 
     return int(payload["episodes_done"])
 
 
+def load_checkpoint_into(controller: Any, path: Path) -> int:
+    """Evaluation entry point (``run --checkpoint PATH``): :func:`load_checkpoint`, any seed."""
+    return load_checkpoint(Path(path), controller)
+
+
 def train(
     env: NetworkedEnv,
     controller: Any,

@@ -123,9 +123,16 @@ def test_ddpg_gradient_reaches_phi_and_spares_the_critic() -> None:
 
 def test_ddpg_ascends_the_summed_neighbour_value() -> None:
     env = RingEnv()
-    ltos = make_learner("ltos", env, hl_lr=0.05)
+    ltos = make_learner("ltos", env, hl_lr=0.5)
     for ep in range(3):
         run_episode(env, ltos, seed=ep, explore=True, learn=True)
+    # A critic whose values clearly depend on the weights its agents receive.
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for relation in ltos.q_net.relations:
+            relation.edge_value.weight.copy_(
+                torch.randn(relation.edge_value.weight.shape, generator=gen)
+            )
     batch = ltos.buffer.gather(np.arange(8))
     first = ltos._ddpg_step(batch)
     for _ in range(20):

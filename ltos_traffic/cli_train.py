@@ -1,0 +1,90 @@
+"""``ltos-traffic train``: train a learning controller, checkpointing every episode."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ltos_traffic import rundir
+from ltos_traffic.cli import common_options, resolve_scenario
+from ltos_traffic.errors import UserError
+
+
+@click.command("train")
+@common_options
+@click.option(
+    "--episodes",
+    type=int,
+    default=None,
+    help="Total training episodes (default: the scenario's train_episodes).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from the run directory's checkpoint.pt after an interruption.",
+)
+def train_cmd(
+    net: str,
+    routes: tuple[str, ...],
+    scenario: str | None,
+    controller: str,
+    seconds: float | None,
+    seed: int,
+    out: str,
+    sets: tuple[str, ...],
+    data_dir: str | None,
+    episodes: int | None,
+    resume: bool,
+) -> None:
+    """Train a learning controller; the run directory gets checkpoint.pt and episodes.csv."""
+    from ltos_traffic import experiment, training
+    from ltos_traffic.controllers.base import make_controller, parse_set_options
+    from ltos_traffic.envs.factory import make_env
+
+    if episodes is not None and episodes < 1:
+        raise UserError(f"--episodes must be at least 1, got {episodes}")
+    scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    n = episodes if episodes is not None else experiment.default_episodes(scen)
+    experiment.seed_everything(seed)
+    sets_map = parse_set_options(list(sets))
+    out_dir = rundir.ensure_writable_dir(rundir.run_dir(Path(out), scen.name, controller, seed))
+    env_kwargs: dict[str, Any] = {}
+    if scen.kind == "traffic":
+        env_kwargs = {"data_dir": data_dir, "backend": "libsumo"}
+    env = make_env(scen, **env_kwargs)
+    started = time.perf_counter()
+    try:
+        ctrl = make_controller(
+            controller, env.spec, seed, scenario_hparams=scen.hparams, overrides=sets_map
+        )
+        if not getattr(ctrl, "learns", False):
+            raise UserError(f"controller {controller!r} does not learn; use `ltos-traffic run`")
+        if not (resume and (out_dir / training.CHECKPOINT).is_file()):
+            rundir.write_config(
+                out_dir,
+                scenario=scen.as_dict(),
+                controller=controller,
+                config=dataclasses.asdict(ctrl.config),
+                seed=seed,
+                extra={"episodes": n},
+            )
+        results = training.train(
+            env, ctrl, out_dir=out_dir, episodes=n, seed=seed, resume=resume,
+            progress=sys.stderr.isatty(),
+        )  # fmt: skip
+    finally:
+        env.close()
+    if results:
+        m = results[-1].metrics
+        click.echo(
+            f"episode {n - 1}: return {m.episode_return:.1f}, "
+            f"travel time {m.avg_travel_time_s:.1f} s"
+        )
+    else:
+        click.echo(f"already trained {n} episodes; nothing to do")
+    click.echo(f"run directory: {out_dir}  ({time.perf_counter() - started:.1f} s)")
