@@ -69,6 +69,11 @@ def run(
         controller = make_controller(
             controller_name, env.spec, seed, scenario_hparams=scenario.hparams, overrides=sets
         )
+        learns = getattr(controller, "learns", False)
+        if learns and checkpoint is not None:  # a bad checkpoint must not touch config.json
+            from ltos_traffic import training
+
+            training.load_checkpoint_into(controller, Path(checkpoint))
         rundir.write_config(
             out_dir,
             scenario=scenario.as_dict(),
@@ -78,12 +83,10 @@ def run(
             extra={"episodes": episodes, "checkpoint": checkpoint},
         )
         trained = 0
-        if getattr(controller, "learns", False):
+        if learns:
             from ltos_traffic import training
 
-            if checkpoint is not None:
-                training.load_checkpoint_into(controller, Path(checkpoint))
-            else:
+            if checkpoint is None:
                 n = episodes if episodes is not None else default_episodes(scenario)
                 training.train(
                     env, controller, out_dir=out_dir, episodes=n, seed=seed,

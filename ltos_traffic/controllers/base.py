@@ -159,7 +159,10 @@ def make_controller(
     """
     cls = controller_class(name)
     config = resolve_config(cls.Config, name, scenario_hparams or {}, overrides or {})
-    return cls(spec, config, seed)
+    try:
+        return cls(spec, config, seed)
+    except ValueError as exc:  # e.g. torch rejecting lr=-1: the user's value, not a bug
+        raise UserError(f"controller {name} rejects its hyperparameters: {exc}") from None
 
 
 def resolve_config(
