@@ -7,6 +7,9 @@ plus the number of finished episodes) and then appends the episode's row to
 ``episodes.csv``. Episode ``k``'s environment seed is ``seed * 10_000 + k``, so a
 run killed at any moment and resumed with ``resume=True`` repeats the unfinished
 episode from the same state and ends exactly where an uninterrupted run would.
+If SUMO dies during an episode, training stops with a :class:`SimulationError`
+(CLI exit code 1) and leaves the checkpoint of the last finished episode as it
+was (``docs/reliability.md``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import io
 import pickle
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ from tqdm import tqdm
 
 from ltos_traffic import rundir
 from ltos_traffic.envs.base import NetworkedEnv
-from ltos_traffic.errors import UserError
+from ltos_traffic.errors import SimulationError, UserError
 from ltos_traffic.runner import EpisodeResult, SharingMeter, run_episode
 
 CHECKPOINT = "checkpoint.pt"
@@ -61,7 +65,9 @@ def load_checkpoint(path: Path, controller: Any, *, seed: int | None = None) -> 
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; train first or give another path")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles on stderr
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except (
         OSError,
         RuntimeError,
@@ -70,8 +76,13 @@ def load_checkpoint(path: Path, controller: Any, *, seed: int | None = None) -> 
         zipfile.BadZipFile,
         ValueError,
     ) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"checkpoint {path} is corrupt or not a checkpoint ({first})") from None
+        why = _torch_reason(exc)
+        if "GLOBAL" in why:  # weights_only refused to import a function or class
+            raise UserError(
+                f"checkpoint {path} is refused: it holds Python objects, not only tensors "
+                f"({why}); checkpoints are loaded with weights_only=True and never run code"
+            ) from None
+        raise UserError(f"checkpoint {path} is corrupt or not a checkpoint ({why})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} was not written by ltos-traffic train")
     name = getattr(controller, "name", type(controller).__name__)
@@ -84,12 +95,20 @@ def load_checkpoint(path: Path, controller: Any, *, seed: int | None = None) -> 
     try:
         controller.load_state_dict(payload["state"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
-            f"checkpoint {path} does not fit this scenario or config ({first[:200]}); "
+            f"checkpoint {path} does not fit this scenario or config ({_torch_reason(exc)}); "
             "use the scenario and --set values it was trained with"
         ) from None
     return int(payload["episodes_done"])
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """The informative line of a torch loading error (its first line is often generic)."""
+    generic = ("Weights only load failed", "Please file an issue", "Check the documentation",
+               "Error(s) in loading state_dict")  # fmt: skip
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(generic)]
+    return ((useful or lines or [type(exc).__name__])[0])[:200]
 
 
 def load_checkpoint_into(controller: Any, path: Path) -> int:
@@ -141,14 +160,20 @@ def train(
             epsilon = float(getattr(controller, "exploration_rate", float("nan")))
             t0 = time.perf_counter()
             meter = SharingMeter(controller)  # LToS: mean greedy self-weight of the episode
-            result = run_episode(
-                env,
-                controller,
-                seed=episode_seed(seed, k),
-                explore=True,
-                learn=True,
-                on_step=meter,
-            )
+            try:
+                result = run_episode(
+                    env,
+                    controller,
+                    seed=episode_seed(seed, k),
+                    explore=True,
+                    learn=True,
+                    on_step=meter,
+                )
+            except SimulationError as exc:  # policy: stop; the checkpoint holds episodes < k
+                raise SimulationError(
+                    f"{exc}; training stopped in episode {k}, {ckpt.name} holds the {k} "
+                    "finished episodes: rerun `ltos-traffic train` with --resume to go on"
+                ) from exc
             wall = time.perf_counter() - t0
             save_checkpoint(ckpt, controller, episodes_done=k + 1, seed=seed)
             row = {
