@@ -1,0 +1,39 @@
+"""The PettingZoo adapter passes PettingZoo's own parallel API test on real SUMO and on prisoner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pettingzoo")
+from pettingzoo.test import parallel_api_test  # noqa: E402
+
+from ltos_traffic.envs.factory import make_env  # noqa: E402
+from ltos_traffic.envs.pettingzoo_env import ParallelTrafficEnv  # noqa: E402
+from ltos_traffic.scenario import load_scenario  # noqa: E402
+
+
+@pytest.mark.parametrize(("name", "seconds"), [("grid2x2", 100), ("prisoner", 10)])
+def test_parallel_api(name: str, seconds: float):
+    env = ParallelTrafficEnv(make_env(load_scenario(name).with_timing(seconds=seconds)))
+    try:
+        parallel_api_test(env, num_cycles=50)
+    finally:
+        env.close()
+
+
+def test_masks_rewards_and_truncation_on_sumo():
+    env = ParallelTrafficEnv(make_env(load_scenario("grid2x2").with_timing(seconds=30)))
+    try:
+        obs, infos = env.reset(seed=1)
+        assert set(obs) == {"A0", "A1", "B0", "B1"}
+        assert infos["A0"]["action_mask"].tolist() == [1, 1, 1, 1]
+        assert env.state().shape == (env.env.spec.state_dim,)
+        for _ in range(3):
+            obs, rewards, terms, truncs, infos = env.step({a: 1 for a in env.agents})
+            assert all(r <= 0 for r in rewards.values())
+            assert not any(terms.values())
+        assert all(truncs.values()) and env.agents == []
+        assert all(np.isfinite(o).all() for o in obs.values())
+    finally:
+        env.close()
