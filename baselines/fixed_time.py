@@ -18,7 +18,7 @@ from ltos_traffic.types import EnvSpec, TimeStep
 
 
 @dataclass(frozen=True)
-class Config:
+class FixedTimeConfig:
     """Fixed-time plan.
 
     Attributes:
@@ -36,9 +36,9 @@ class Config:
 class FixedTime(StaticController):
     """Pre-timed cycle over each light's legal green phases."""
 
-    Config = Config
+    Config = FixedTimeConfig
 
-    def __init__(self, spec: EnvSpec, config: Config, seed: int) -> None:
+    def __init__(self, spec: EnvSpec, config: FixedTimeConfig, seed: int) -> None:
         super().__init__(spec, config, seed)
         if config.green_s <= 0:
             raise UserError(f"fixed_time green_s must be positive, got {config.green_s}")

@@ -1,4 +1,6 @@
-"""Max-pressure control (Varaiya 2013, "Max pressure control of a network of signalized intersections").
+"""Max-pressure control.
+
+Varaiya (2013), "Max pressure control of a network of signalized intersections".
 
 At every decision each light picks the green phase with the largest pressure,
 the sum over the phase's movements of (vehicles on the incoming lane minus
@@ -18,7 +20,7 @@ from ltos_traffic.types import EnvSpec, TimeStep
 
 
 @dataclass(frozen=True)
-class Config:
+class MaxPressureConfig:
     """Max-pressure options.
 
     Attributes:
@@ -33,9 +35,9 @@ class Config:
 class MaxPressure(StaticController):
     """Choose the phase of largest pressure at every decision."""
 
-    Config = Config
+    Config = MaxPressureConfig
 
-    def __init__(self, spec: EnvSpec, config: Config, seed: int) -> None:
+    def __init__(self, spec: EnvSpec, config: MaxPressureConfig, seed: int) -> None:
         super().__init__(spec, config, seed)
         if spec.traffic is None:
             raise UserError("max_pressure needs a traffic scenario (it reads lane queues)")

@@ -47,7 +47,9 @@ def resolve_scenario(net: str, routes: tuple[str, ...], scenario: str | None) ->
     if net.endswith(".xml"):
         return custom_scenario(net, list(routes), base)
     if routes:
-        raise UserError("--routes is only for --net PATH.net.xml (named networks ship their demand)")
+        raise UserError(
+            "--routes is only for --net PATH.net.xml (named networks ship their demand)"
+        )
     return base
 
 
@@ -87,7 +89,7 @@ def list_cmd() -> None:
     for name in controller_names():
         cls = controller_class(name)
         kind = "learns" if getattr(cls, "learns", False) else "classical"
-        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        doc = ((cls.__module__ and sys.modules[cls.__module__].__doc__) or "").strip().splitlines()
         click.echo(f"  {name:<14} {kind:<9} {doc[0] if doc else ''}")
     click.echo("networks (--net):")
     for alias, scen in sorted(NET_ALIASES.items()):
@@ -104,7 +106,8 @@ def common_options(fn: Any) -> Any:
         click.option("--net", default="grid6x6", show_default=True,
                      help="Network name (see `list`) or a path to a SUMO .net.xml."),
         click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable)."),
-        click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net)."),
+        click.option("--scenario", default=None,
+                     help="Scenario name or TOML path (overrides --net)."),
         click.option("--controller", default="max_pressure", show_default=True),
         click.option("--seconds", type=float, default=None,
                      help="Simulated seconds per episode (default: the scenario's)."),
@@ -122,12 +125,17 @@ def common_options(fn: Any) -> Any:
 
 @cli.command("run")
 @common_options
-@click.option("--episodes", type=int, default=None,
-              help="Training episodes before evaluation (learning controllers).")
+@click.option(
+    "--episodes",
+    type=int,
+    default=None,
+    help="Training episodes before evaluation (learning controllers).",
+)
 @click.option("--checkpoint", default=None, help="Evaluate this checkpoint, no training.")
 @click.option("--gui", is_flag=True, help="Watch in sumo-gui (traci).")
-@click.option("--backend", type=click.Choice(["libsumo", "traci"]), default="libsumo",
-              show_default=True)
+@click.option(
+    "--backend", type=click.Choice(["libsumo", "traci"]), default="libsumo", show_default=True
+)
 def run_cmd(
     net: str,
     routes: tuple[str, ...],

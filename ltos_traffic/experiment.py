@@ -1,4 +1,4 @@
-"""One experiment = (scenario, controller, seed): train if needed, evaluate, write the run directory."""
+"""One experiment, (scenario, controller, seed): train if needed, evaluate, write the run dir."""
 
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ def run(
     """
     seed_everything(seed)
     sets = parse_set_options(list(overrides))
-    out_dir = rundir.ensure_writable_dir(rundir.run_dir(out_root, scenario.name, controller_name, seed))
+    out_dir = rundir.ensure_writable_dir(
+        rundir.run_dir(out_root, scenario.name, controller_name, seed)
+    )
     env_kwargs: dict[str, Any] = {}
     if scenario.kind == "traffic":
         env_kwargs = {"data_dir": data_dir, "gui": gui, "backend": backend}
@@ -159,12 +161,13 @@ def write_agent_tables(
     Returns summary extras (``net_file``, ``self_weight``).
     """
     extra: dict[str, Any] = {}
-    topology = getattr(env, "topology", None)
     ids = env.spec.agent_ids
-    if topology is not None:
-        extra["net_file"] = str(topology.net_file)
+    net_file = getattr(getattr(env, "topology", None), "net_file", None)
+    positions = getattr(getattr(env, "topology", None), "positions", None)
+    if net_file is not None:
+        extra["net_file"] = str(net_file)
     if result.agent_queue is not None:
-        xy = topology.positions if topology is not None else np.full((len(ids), 2), np.nan)
+        xy = positions if positions is not None else np.full((len(ids), 2), np.nan)
         rundir.write_csv(
             out_dir / "agents.csv",
             [

@@ -21,6 +21,7 @@ Same seed, same files: all randomness comes from ``numpy.random.default_rng(seed
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -71,7 +72,9 @@ class GridOptions:
         allowed = {"source", "rows", "cols", "block_m", "speed", "demand", "rate", "seed"}
         unknown = set(network) - allowed
         if unknown:
-            raise UserError(f"unknown [network] keys {sorted(unknown)} for a grid; allowed {allowed}")
+            raise UserError(
+                f"unknown [network] keys {sorted(unknown)} for a grid; allowed {allowed}"
+            )
         opts = GridOptions(
             rows=int(network.get("rows", 6)),
             cols=int(network.get("cols", 6)),
@@ -237,9 +240,11 @@ def _index(v: float, vals: list[float], step: float | None) -> int:
     return len(vals)
 
 
-def _path_edges(points: list[tuple[int, int]], by_pos: dict[tuple[int, int], str], edges: Edges) -> str:
+def _path_edges(
+    points: list[tuple[int, int]], by_pos: dict[tuple[int, int], str], edges: Edges
+) -> str:
     ids = [by_pos[p] for p in points]
-    return " ".join(edges[(a, b)] for a, b in zip(ids, ids[1:]))
+    return " ".join(edges[(a, b)] for a, b in itertools.pairwise(ids))
 
 
 def straight_routes(nodes: Nodes, edges: Edges) -> list[str]:
@@ -256,9 +261,7 @@ def straight_routes(nodes: Nodes, edges: Edges) -> list[str]:
     return routes
 
 
-def _turning_route(
-    rng: np.random.Generator, nodes: Nodes, edges: Edges, turn: str
-) -> str:
+def _turning_route(rng: np.random.Generator, nodes: Nodes, edges: Edges, turn: str) -> str:
     xs, ys, by_pos = _grid_index(nodes)
     nx, ny = len(xs), len(ys)
     # pick an entry side and lane of the grid, a turning intersection on the way, then exit
@@ -330,7 +333,7 @@ def write_routes(opts: GridOptions, nodes: Nodes, edges: Edges, path: Path) -> N
                 vehicles.append((t, vtype, route))
                 t += headway
     else:  # mixed
-        n = int(round(opts.rate * opts.seconds / 3600.0))
+        n = round(opts.rate * opts.seconds / 3600.0)
         departs = np.sort(rng.uniform(0.0, opts.seconds, size=n))
         kinds = rng.choice(np.array(["s", "r", "l"]), size=n, p=[0.5, 0.25, 0.25])
         for t, kind in zip(departs, kinds):
@@ -343,7 +346,9 @@ def write_routes(opts: GridOptions, nodes: Nodes, edges: Edges, path: Path) -> N
     for k, (t, attrs, route) in enumerate(vehicles):
         vid = f"v{k}"
         if "type" not in attrs:
-            ET.SubElement(root, "vType", {"id": f"t{k}", **base, **attrs, "maxSpeed": attrs["maxSpeed"]})
+            ET.SubElement(
+                root, "vType", {"id": f"t{k}", **base, **attrs, "maxSpeed": attrs["maxSpeed"]}
+            )
             vtype_id = f"t{k}"
         else:
             vtype_id = attrs["type"]

@@ -28,7 +28,7 @@ def cache_root() -> Path:
 
 
 def sumo_binary(name: str) -> str:
-    """Path of a SUMO tool (``sumo``, ``sumo-gui``, ``netconvert``, ...) from the eclipse-sumo wheel.
+    """Path of a SUMO tool (``sumo``, ``sumo-gui``, ``netconvert``, ...) from the SUMO wheel.
 
     Falls back to ``PATH``; never needs ``SUMO_HOME`` to be set by hand.
     """

@@ -41,12 +41,11 @@ def ensure_writable_dir(path: Path) -> Path:
     """Create ``path`` (and parents) or raise a one-line :class:`UserError`."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe"):
+            pass
     except OSError as exc:
         raise UserError(
-            f"cannot write to output directory {path}: {exc.strerror or exc}; "
-            "choose another --out"
+            f"cannot write to output directory {path}: {exc.strerror or exc}; choose another --out"
         ) from None
     return path
 

@@ -67,7 +67,7 @@ class Scenario:
     @property
     def episode_steps(self) -> int:
         """Decisions per episode."""
-        return int(round(self.episode_seconds / self.decision_interval_s))
+        return round(self.episode_seconds / self.decision_interval_s)
 
     def with_timing(self, *, seconds: float | None = None) -> Scenario:
         """A copy with another episode length (validated)."""

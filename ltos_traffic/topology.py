@@ -114,7 +114,9 @@ class Topology:
             n_lanes=len(self.lanes),
             phase_movements=tuple(movements),
             phase_names=tuple(PHASE_NAMES for _ in self.intersections),
-            incoming_lanes=tuple(tuple(index[lane] for lane in x.incoming) for x in self.intersections),
+            incoming_lanes=tuple(
+                tuple(index[lane] for lane in x.incoming) for x in self.intersections
+            ),
             decision_interval_s=decision_interval_s,
             yellow_s=yellow_s,
         )
@@ -122,9 +124,7 @@ class Topology:
 
 def yellow_state(current: str, nxt: str) -> str:
     """The yellow state between two green states: links losing green turn yellow."""
-    return "".join(
-        "y" if c in "Gg" and n not in "Gg" else c for c, n in zip(current, nxt)
-    )
+    return "".join("y" if c in "Gg" and n not in "Gg" else c for c, n in zip(current, nxt))
 
 
 def load_topology(net_file: str | Path) -> Topology:
@@ -172,10 +172,7 @@ def load_topology(net_file: str | Path) -> Topology:
     )
     adjacency = _adjacency(net, intersections)
     positions = np.array(
-        [
-            np.mean([net.getNode(j).getCoord() for j in x.junctions], axis=0)
-            for x in intersections
-        ],
+        [np.mean([net.getNode(j).getCoord() for j in x.junctions], axis=0) for x in intersections],
         dtype=np.float64,
     )
     return Topology(path, tuple(intersections), tuple(lanes), capacity, adjacency, positions)
@@ -258,9 +255,7 @@ def _intersection(tls: object) -> Intersection | None:
         greens[0] = "".join("G" for _ in range(n_links))
     lane_axis = {link.in_lane: link.axis for link in links}
     incoming = sorted(lane_axis, key=lambda lane: (lane_axis[lane], lane))
-    junctions = sorted(
-        {c[0].getEdge().getToNode().getID() for c in connections}
-    )
+    junctions = sorted({c[0].getEdge().getToNode().getID() for c in connections})
     return Intersection(
         tls_id=tls.getID(),  # type: ignore[attr-defined]
         n_links=n_links,

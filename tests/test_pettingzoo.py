@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pettingzoo")
-from pettingzoo.test import parallel_api_test  # noqa: E402
+from pettingzoo.test import parallel_api_test
 
-from ltos_traffic.envs.factory import make_env  # noqa: E402
-from ltos_traffic.envs.pettingzoo_env import ParallelTrafficEnv  # noqa: E402
-from ltos_traffic.scenario import load_scenario  # noqa: E402
+from ltos_traffic.envs.factory import make_env
+from ltos_traffic.envs.pettingzoo_env import ParallelTrafficEnv
+from ltos_traffic.scenario import load_scenario
 
 
 @pytest.mark.parametrize(("name", "seconds"), [("grid2x2", 100), ("prisoner", 10)])
@@ -30,7 +30,7 @@ def test_masks_rewards_and_truncation_on_sumo():
         assert infos["A0"]["action_mask"].tolist() == [1, 1, 1, 1]
         assert env.state().shape == (env.env.spec.state_dim,)
         for _ in range(3):
-            obs, rewards, terms, truncs, infos = env.step({a: 1 for a in env.agents})
+            obs, rewards, terms, truncs, infos = env.step(dict.fromkeys(env.agents, 1))
             assert all(r <= 0 for r in rewards.values())
             assert not any(terms.values())
         assert all(truncs.values()) and env.agents == []

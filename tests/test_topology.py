@@ -11,6 +11,7 @@ from ltos_traffic.errors import UserError
 from ltos_traffic.networks import resolve_net_files
 from ltos_traffic.scenario import load_scenario
 from ltos_traffic.topology import PHASE_NAMES, load_topology, yellow_state
+
 from sumo_nets import build_irregular
 
 

@@ -14,6 +14,7 @@ from ltos_traffic.netfiles import NetFiles
 from ltos_traffic.runner import run_episode
 from ltos_traffic.scenario import custom_scenario, load_scenario
 from ltos_traffic.topology import yellow_state
+
 from sumo_nets import build_irregular
 
 

@@ -127,7 +127,7 @@ def controller_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def controller_class(name: str) -> type:
+def controller_class(name: str) -> Any:
     """The class registered under ``name``.
 
     Raises:

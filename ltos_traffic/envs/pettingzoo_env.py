@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -30,10 +30,10 @@ except ImportError as exc:  # pragma: no cover - optional extra
     ) from exc
 
 
-class ParallelTrafficEnv(ParallelEnv):  # type: ignore[misc]
+class ParallelTrafficEnv(ParallelEnv):
     """A PettingZoo parallel view of a :class:`NetworkedEnv`."""
 
-    metadata = {"name": "ltos_traffic_v1", "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"name": "ltos_traffic_v1", "render_modes": []}
 
     def __init__(self, env: NetworkedEnv) -> None:
         self.env = env
@@ -44,11 +44,11 @@ class ParallelTrafficEnv(ParallelEnv):  # type: ignore[misc]
         self._last_mask: np.ndarray | None = None
         self._state: np.ndarray = np.zeros(spec.state_dim, dtype=np.float32)
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - PettingZoo wants the same space object
+    @functools.cache  # noqa: B019 - PettingZoo wants the same space object
     def observation_space(self, agent: str) -> spaces.Box:
         return spaces.Box(-np.inf, np.inf, shape=(self.env.spec.obs_dim,), dtype=np.float32)
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - PettingZoo wants the same space object
+    @functools.cache  # noqa: B019 - PettingZoo wants the same space object
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(self.env.spec.n_actions)
 
@@ -65,7 +65,9 @@ class ParallelTrafficEnv(ParallelEnv):  # type: ignore[misc]
         self._state = step.state
         return self._obs(step.obs), self._infos(step.action_mask)
 
-    def step(self, actions: dict[str, Any]) -> tuple[
+    def step(
+        self, actions: dict[str, Any]
+    ) -> tuple[
         dict[str, np.ndarray],
         dict[str, float],
         dict[str, bool],
@@ -86,7 +88,7 @@ class ParallelTrafficEnv(ParallelEnv):  # type: ignore[misc]
         self._state = step.state
         obs = self._obs(step.obs)
         rewards = {a: float(r) for a, r in zip(self.possible_agents, step.reward)}
-        terminations = {a: False for a in self.possible_agents}
+        terminations = dict.fromkeys(self.possible_agents, False)
         truncations = {a: bool(step.done) for a in self.possible_agents}
         infos = self._infos(step.action_mask)
         if step.done:
