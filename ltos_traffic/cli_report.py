@@ -32,9 +32,10 @@ def _seeds(text: str) -> list[int]:
 
 def _print_summary(report: object) -> None:
     from ltos_traffic.cli import format_table
-    from ltos_traffic.report import METRICS, Report, format_cell
+    from ltos_traffic.report import Report, format_cell, shown_metrics
 
     assert isinstance(report, Report)
+    metrics = shown_metrics(report.summary)
     rows = [
         {
             "scenario": r["scenario"],
@@ -42,7 +43,7 @@ def _print_summary(report: object) -> None:
             "seeds": r["seeds"],
             **{
                 m.label: format_cell(r[f"{m.column}_mean"], r[f"{m.column}_std"], m.unit)
-                for m in METRICS
+                for m in metrics
             },
         }
         for _, r in report.summary.iterrows()

@@ -68,6 +68,13 @@ METRICS = (
     Metric("mean_queue", "Mean queue", "veh per intersection", "lower"),
     Metric("mean_waiting_time_s", "Mean waiting time", "s", "lower"),
 )
+RETURN = Metric("episode_return", "Episode return", "reward", "higher")  # grid-worlds' table
+
+
+def shown_metrics(summary: pd.DataFrame) -> tuple[Metric, ...]:
+    """The traffic metrics, or the episode return where none is defined (grid-worlds)."""
+    traffic = tuple(m for m in METRICS if summary[f"{m.column}_mean"].notna().any())
+    return traffic or (RETURN,)
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,7 @@ def summary_table(runs: pd.DataFrame, order: Sequence[str] = ()) -> pd.DataFrame
             "seeds": int(group["seed"].nunique()),
             "train_episodes": int(group.get("train_episodes", pd.Series([0])).max()),
         }
-        for metric in METRICS:
+        for metric in (*METRICS, RETURN):
             values = pd.to_numeric(group.get(metric.column), errors="coerce").dropna()
             row[f"{metric.column}_mean"] = float(values.mean()) if len(values) else math.nan
             row[f"{metric.column}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
@@ -248,9 +255,10 @@ def plot_metric_bars(
 ) -> Path:
     """Bars of every table metric per controller, error bars = std over seeds."""
     rows = summary[summary["scenario"] == scenario]
-    fig = Figure(figsize=(13, 3.4), layout="constrained")
-    axes = fig.subplots(1, len(METRICS))
-    for ax, metric in zip(axes, METRICS):
+    metrics = shown_metrics(rows)
+    fig = Figure(figsize=(2.6 * len(metrics) + 0.5, 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    for ax, metric in zip(axes, metrics):
         means = rows[f"{metric.column}_mean"].to_numpy(dtype=float)
         stds = np.nan_to_num(rows[f"{metric.column}_std"].to_numpy(dtype=float))
         names = list(rows["controller"])
@@ -277,9 +285,14 @@ def plot_learning_curves(
     if train.empty:
         return None
     fixed = rows[(rows["phase"] == "eval") & ~rows["controller"].isin(set(train["controller"]))]
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    axes = fig.subplots(1, 2)
-    panels = (("avg_travel_time_s", "Average travel time (s)"), ("mean_queue", "Mean queue (veh)"))
+    panels: tuple[tuple[str, str], ...] = (
+        ("avg_travel_time_s", "Average travel time (s)"),
+        ("mean_queue", "Mean queue (veh)"),
+    )
+    if train["avg_travel_time_s"].isna().all():  # grid-worlds
+        panels = (("episode_return", "Episode return (reward)"),)
+    fig = Figure(figsize=(5 * len(panels), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (column, label) in zip(axes, panels):
         for controller, group in train.groupby("controller", sort=False):
             _band(ax, group, "episode", column, colours[str(controller)], str(controller))
@@ -302,9 +315,12 @@ def plot_learning_curves(
 
 
 def plot_queue_over_time(
-    steps: pd.DataFrame, scenario: str, colours: dict[str, Any], path: Path
+    steps: pd.DataFrame, scenario: str, colours: dict[str, Any], path: Path, *, traffic: bool
 ) -> Path | None:
-    """Mean halting vehicles per intersection over the evaluation episode, per controller."""
+    """Mean halting vehicles per intersection over the evaluation episode, per controller.
+
+    For grid-worlds (``traffic`` False) ``steps.csv`` holds the mean reward per agent.
+    """
     rows = steps[steps["scenario"] == scenario] if not steps.empty else steps
     if rows.empty or "queue" not in rows:
         return None
@@ -312,9 +328,10 @@ def plot_queue_over_time(
     ax = fig.subplots()
     for controller, group in rows.groupby("controller", sort=False):
         _band(ax, group, "sim_time_s", "queue", colours[str(controller)], str(controller))
-    ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("halting vehicles per intersection")
-    ax.set_title(f"{scenario}: queue over the evaluation episode (band: min to max over seeds)")
+    ax.set_xlabel("simulated time (s)" if traffic else "step")
+    ax.set_ylabel("halting vehicles per intersection" if traffic else "mean reward per agent")
+    what = "queue" if traffic else "reward"
+    ax.set_title(f"{scenario}: {what} over the evaluation episode (band: min to max over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8.5)
     return _save(fig, path)
@@ -467,21 +484,23 @@ def format_cell(mean: float, std: float, unit: str = "") -> str:
 
 
 def _summary_block(summary: pd.DataFrame) -> Block:
-    header = ("controller", "seeds", "training episodes", *(m.label for m in METRICS))
+    metrics = shown_metrics(summary)
+    header = ("controller", "seeds", "training episodes", *(m.label for m in metrics))
     rows = []
     for _, r in summary.iterrows():
-        cells = [format_cell(r[f"{m.column}_mean"], r[f"{m.column}_std"], m.unit) for m in METRICS]
+        cells = [format_cell(r[f"{m.column}_mean"], r[f"{m.column}_std"], m.unit) for m in metrics]
         rows.append((str(r["controller"]), str(r["seeds"]), str(r["train_episodes"]), *cells))
     return Block("table", header=header, rows=tuple(rows))
 
 
-def _runs_block(runs: pd.DataFrame) -> Block:
-    header = ("controller", "seed", *(m.label for m in METRICS), "run directory")
+def _runs_block(runs: pd.DataFrame, metrics: Sequence[Metric]) -> Block:
+    header = ("scenario", "controller", "seed", *(m.label for m in metrics), "run directory")
     rows = [
         (
+            str(r["scenario"]),
             str(r["controller"]),
             str(r["seed"]),
-            *(_number(float(r.get(m.column, math.nan)), m.unit) for m in METRICS),
+            *(_number(float(r.get(m.column, math.nan)), m.unit) for m in metrics),
             str(r["run_dir"]),
         )
         for _, r in runs.iterrows()
@@ -516,6 +535,7 @@ def _scenario_blocks(
     net_file = next((str(f) for f in runs.get("net_file", []) if isinstance(f, str)), None)
     roads = _roads(net_file)
     stem = figures_dir / scenario
+    traffic = shown_metrics(rows) != (RETURN,)
 
     blocks = [
         Block("h2", scenario),
@@ -540,8 +560,10 @@ def _scenario_blocks(
         "Learning curves of the learned controllers (training episodes explore).",
     )
     figure(
-        plot_queue_over_time(data.steps, scenario, colours, Path(f"{stem}_queue.png")),
-        "Queue over the evaluation episode.",
+        plot_queue_over_time(
+            data.steps, scenario, colours, Path(f"{stem}_queue.png"), traffic=traffic
+        ),
+        "Queue over the evaluation episode." if traffic else "Reward over the evaluation episode.",
     )
     agents = _per_controller_mean(data.agents, scenario, "mean_queue", controllers)
     figure(
@@ -557,7 +579,7 @@ def _scenario_blocks(
         "Where the delay is: mean halting vehicles on each intersection's incoming lanes.",
     )
     weights = data.weights
-    if not weights.empty and "slot" in weights:
+    if not weights.empty and "slot" in weights and "agent" in data.agents:
         own = weights[(weights["scenario"] == scenario) & (weights["slot"] == 0)]
         own = own.rename(columns={"weight": "self_weight"})
         own = own.merge(data.agents, on=[*KEYS, "agent"], how="left")
@@ -706,7 +728,8 @@ def build_report(
             col.map(lambda c: (rank.get(c, len(rank)), c)) if col.name == "controller" else col
         ),
     )
-    blocks += [Block("h2", "Runs"), _runs_block(runs)]
+    metrics = shown_metrics(summary)
+    blocks += [Block("h2", "Runs"), _runs_block(runs, metrics)]
     md_path, html_path = out / "report.md", out / "report.html"
     rundir.atomic_write_text(md_path, render_markdown(blocks, out))
     rundir.atomic_write_text(html_path, render_html(blocks, title))
