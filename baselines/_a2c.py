@@ -81,8 +81,12 @@ class AgentLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(n_agents, in_dim, out_dim))
         self.bias = nn.Parameter(torch.zeros(n_agents, out_dim))
         with torch.no_grad():
-            for w in self.weight:  # initialisation only; the forward pass is batched
-                nn.init.orthogonal_(w, gain=gain, generator=gen)
+            # One QR for all agents (it dominates construction with Table 6's 512 units);
+            # each agent permutes its rows and flips column signs: still orthogonal.
+            base = nn.init.orthogonal_(torch.empty(in_dim, out_dim), gain=gain, generator=gen)
+            perms = torch.argsort(torch.rand(n_agents, in_dim, generator=gen), dim=1)
+            signs = torch.randint(0, 2, (n_agents, 1, out_dim), generator=gen) * 2 - 1
+            self.weight.copy_(base[perms] * signs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.einsum("...ni,nio->...no", x, self.weight) + self.bias

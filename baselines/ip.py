@@ -9,7 +9,7 @@ over the agent graph, computed as message passing of "intentions" (policy
 embeddings), all agents in one batched call (see :class:`IntentionNet`):
 
 * ``e_i = MLP(o_i)`` (Table 4 encoder, 32 & 32 units in traffic);
-* ``mu_i^(0) = 0``; for ``k = 1..rounds``:
+* ``mu_i^(0) = ReLU(W_self e_i)``; for ``k = 1..rounds``:
   ``mu_i^(k) = ReLU(W_self e_i + W_nbr mean_{j in N_i, j != i} mu_j^(k-1))``;
 * ``pi_i(. | o) = softmax(head(mu_i^(rounds)))`` over the legal actions.
 
@@ -92,9 +92,12 @@ class IntentionNet(nn.Module):
         self.index, self.mask = index, mask  # graph, not learned
 
     def intentions(self, obs: torch.Tensor) -> list[torch.Tensor]:
-        """Every round's intentions ``mu^(0..rounds)``, each ``(B, N, E)``."""
+        """Every round's intentions ``mu^(0..rounds)``, each ``(B, N, E)``.
+
+        ``mu^(k)_i`` depends on the observations of agents up to ``k`` hops away.
+        """
         own = self.w_self(self.encoder(obs))
-        mus = [torch.zeros_like(own)]
+        mus = [torch.relu(own)]
         for _ in range(self.rounds):  # rounds over the graph; agents are batched
             mus.append(torch.relu(own + self.w_nbr(neighbour_mean(mus[-1], self.index, self.mask))))
         return mus

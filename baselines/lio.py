@@ -236,45 +236,58 @@ class LIO:
             "incentive_paid": paid.sum(-1).mean().item(),
         }
 
-    def incentive_loss(self, old: RolloutBatch, new: RolloutBatch) -> torch.Tensor:
-        """LIO's incentive objective (negated), differentiable in the incentive parameters.
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(giver, recipient) pairs, one per neighbour slot: ``giver``, ``recipient``, ``mask``.
 
-        For each (giver ``i``, slot ``s``) pair with recipient ``j``, rebuild
-        ``theta'_j`` from ``theta_{k-1}`` and ``old`` with only ``i``'s payments to
-        ``j`` carrying gradient (the values equal the real step), then score
-        ``new`` actions of ``j`` under ``theta'_j`` with ``i``'s own return on
-        ``new``. All pairs run as one batch of ``N (K-1)`` parameter sets.
-
-        Args:
-            old: the segment the last policy step learned from (``tau_{k-1}``).
-            new: the segment played with the updated policies (``tau_k``).
+        All ``(N (K-1),)``; pair ``m = i (K-1) + s`` is giver ``i``'s slot ``s``.
         """
-        cfg = self.config
         n, slots = self.recipient.shape
-        rec = self.recipient.flatten()  # recipient j of each pair, (M,)
-        giver = torch.arange(n).repeat_interleave(slots)  # giver i of each pair, (M,)
-        pair_mask = self.slot_mask.flatten()
+        giver = torch.arange(n).repeat_interleave(slots)
+        return giver, self.recipient.flatten(), self.slot_mask.flatten()
 
-        paid = self.incentives(old.obs, old.actions)  # (T, N, K-1), differentiable in phi
-        received = self.received(paid.detach())  # (T, N)
-        own = paid.flatten(1)  # (T, M): what i paid j
-        extrinsic = old.reward * cfg.reward_scale
-        # Value: j's full reward; gradient: only through i's own payment.
+    def lookahead(self, old: RolloutBatch) -> tuple[PolicyParams, torch.Tensor]:
+        """Replay the last policy step once per (giver, recipient) pair, differentiably.
+
+        Pair ``m = (i, j)`` gets its own copy of ``theta_j`` (from before the last
+        step), updated on ``old`` with ``j``'s full reward as value but only
+        ``i``'s payment to ``j`` carrying gradient. The copies' values equal the
+        real updated ``theta_j``.
+
+        Returns:
+            ``({name: (M, ...)} updated copies, (T, N, K-1) payments on old)``.
+        """
+        _, rec, _ = self.pairs()
+        paid = self.incentives(old.obs, old.actions)  # differentiable in phi
+        received = self.received(paid.detach())
+        own = paid.flatten(1)  # (T, M): what giver i paid recipient j
+        extrinsic = old.reward * self.config.reward_scale
         total = extrinsic[:, rec] + received[:, rec] + (own - own.detach())
         advantage = self._advantage(total)
-
         copies = {k: v[rec].clone().requires_grad_(True) for k, v in self._prev_params.items()}
         inner = self._surrogate(
             copies, old.obs[:, rec], old.action_mask[:, rec], old.actions[:, rec], advantage
         )
         grads = torch.autograd.grad(inner.sum(), list(copies.values()), create_graph=True)
         updated = {k: copies[k] + self._prev_step_size[k][rec] * g for k, g in zip(copies, grads)}
+        return updated, paid
 
+    def incentive_loss(self, old: RolloutBatch, new: RolloutBatch) -> torch.Tensor:
+        """LIO's incentive objective (negated), differentiable in the incentive parameters.
+
+        Every giver ``i`` scores its recipients' ``new`` actions under their
+        looked-ahead policies (:meth:`lookahead`) with its own extrinsic return
+        on ``new``, and pays ``alpha_theta`` per unit of incentive given on ``old``.
+
+        Args:
+            old: the segment the last policy step learned from (``tau_{k-1}``).
+            new: the segment played with the updated policies (``tau_k``).
+        """
+        cfg = self.config
+        giver, rec, pair_mask = self.pairs()
+        updated, paid = self.lookahead(old)
         giver_advantage = self._advantage(new.reward * cfg.reward_scale)[:, giver]  # (T, M)
-        log_probs = torch.log_softmax(
-            masked_logits(policy_logits(updated, new.obs[:, rec]), new.action_mask[:, rec]), -1
-        )
-        log_pi = log_probs.gather(-1, new.actions[:, rec, None]).squeeze(-1)  # (T, M)
+        logits = masked_logits(policy_logits(updated, new.obs[:, rec]), new.action_mask[:, rec])
+        log_pi = torch.log_softmax(logits, -1).gather(-1, new.actions[:, rec, None]).squeeze(-1)
         objective = ((log_pi * giver_advantage).mean(0) * pair_mask).sum()
         cost = paid.sum(-1).mean(0).sum()
         return -objective + cfg.alpha_theta * cost
