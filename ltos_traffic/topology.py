@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -133,20 +134,8 @@ def load_topology(net_file: str | Path) -> Topology:
     Raises:
         UserError: missing/garbled file, or a network without traffic lights.
     """
-    import sumolib  # the only sumolib import of the project
-
     path = Path(net_file)
-    if not path.is_file():
-        raise UserError(f"network file not found: {path}; give an existing .net.xml")
-    if path.stat().st_size == 0:
-        raise UserError(f"network file {path} is empty; regenerate it or give another .net.xml")
-    try:
-        net = sumolib.net.readNet(str(path), withInternal=False)
-    except Exception as exc:  # sumolib raises SAX/ValueError/KeyError on garbage
-        msg = " ".join(str(exc).split())[:200]
-        raise UserError(f"cannot read network {path}: {msg}; is it a SUMO .net.xml?") from None
-    if not net.getEdges():
-        raise UserError(f"network {path} has no edges; is it a SUMO .net.xml?")
+    net = _read_net(path)
 
     intersections = []
     for tls in sorted(net.getTrafficLights(), key=lambda t: t.getID()):
@@ -184,17 +173,26 @@ def edge_shapes(net_file: str | Path) -> list[np.ndarray]:
     Raises:
         UserError: missing or unreadable network file.
     """
-    import sumolib
+    net = _read_net(Path(net_file))
+    return [np.asarray(e.getShape(), dtype=np.float64)[:, :2] for e in net.getEdges()]
 
-    path = Path(net_file)
+
+def _read_net(path: Path) -> Any:
+    """The sumolib network of ``path`` (no internal edges), or a one-line :class:`UserError`."""
+    import sumolib  # the only sumolib import of the project
+
     if not path.is_file():
         raise UserError(f"network file not found: {path}; give an existing .net.xml")
+    if path.stat().st_size == 0:
+        raise UserError(f"network file {path} is empty; regenerate it or give another .net.xml")
     try:
         net = sumolib.net.readNet(str(path), withInternal=False)
     except Exception as exc:  # sumolib raises SAX/ValueError/KeyError on garbage
         msg = " ".join(str(exc).split())[:200]
         raise UserError(f"cannot read network {path}: {msg}; is it a SUMO .net.xml?") from None
-    return [np.asarray(e.getShape(), dtype=np.float64)[:, :2] for e in net.getEdges()]
+    if not net.getEdges():
+        raise UserError(f"network {path} has no edges; is it a SUMO .net.xml?")
+    return net
 
 
 def _heading(edge: object) -> float:
