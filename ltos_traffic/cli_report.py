@@ -5,10 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ltos_traffic.errors import UserError
+
+if TYPE_CHECKING:
+    from ltos_traffic.report import Report
 
 
 def _names(text: str) -> list[str]:
@@ -30,11 +34,10 @@ def _seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def _print_summary(report: object) -> None:
+def _print_summary(report: Report) -> None:
     from ltos_traffic.cli import format_table
-    from ltos_traffic.report import Report, format_cell, shown_metrics
+    from ltos_traffic.report import format_cell, shown_metrics
 
-    assert isinstance(report, Report)
     metrics = shown_metrics(report.summary)
     rows = [
         {
@@ -52,15 +55,25 @@ def _print_summary(report: object) -> None:
     click.echo(f"report: {report.markdown}  {report.html}  ({len(report.figures)} figures)")
 
 
+NETWORK_OPTIONS = (
+    click.option("--net", default="grid6x6", show_default=True,
+                 help="Network name (see `list`) or a path to a SUMO .net.xml."),
+    click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable)."),
+    click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net)."),
+    click.option("--data-dir", default=None,
+                 help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA)."),
+)  # fmt: skip
+
+
+def _network_options(fn: Any) -> Any:
+    """The options that choose the scenario, shared by ``compare`` and ``gui``."""
+    for option in reversed(NETWORK_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
 @click.command("compare")
-@click.option(
-    "--net",
-    default="grid6x6",
-    show_default=True,
-    help="Network name (see `list`) or a path to a SUMO .net.xml.",
-)
-@click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable).")
-@click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net).")
+@_network_options
 @click.option(
     "--controllers", required=True, help="Comma-separated controllers, e.g. max_pressure,ltos."
 )
@@ -78,11 +91,6 @@ def _print_summary(report: object) -> None:
     help="Simulated seconds per episode (default: the scenario's).",
 )
 @click.option("--out", required=True, help="Root of the run directories; the report goes here too.")
-@click.option(
-    "--data-dir",
-    default=None,
-    help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA).",
-)
 def compare_cmd(
     net: str,
     routes: tuple[str, ...],
@@ -138,14 +146,7 @@ def report_cmd(run_dirs: tuple[str, ...], out: str, controllers: str | None) -> 
 
 
 @click.command("gui")
-@click.option(
-    "--net",
-    default="grid6x6",
-    show_default=True,
-    help="Network name (see `list`) or a path to a SUMO .net.xml.",
-)
-@click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable).")
-@click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net).")
+@_network_options
 @click.option("--controller", default="max_pressure", show_default=True)
 @click.option("--checkpoint", default=None, help="checkpoint.pt of a trained run to drive with.")
 @click.option(
@@ -181,11 +182,6 @@ def report_cmd(run_dirs: tuple[str, ...], out: str, controllers: str | None) -> 
     multiple=True,
     metavar="KEY=VALUE",
     help="Override a controller hyperparameter (repeatable).",
-)
-@click.option(
-    "--data-dir",
-    default=None,
-    help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA).",
 )
 def gui_cmd(
     net: str,
