@@ -128,12 +128,13 @@ class EpisodeBuffer:
         return self.size
 
     def add(self, episode: Mapping[str, np.ndarray]) -> None:
-        """Store one episode given as ``{field: array}`` with its real length."""
+        """Store one episode, ``{field: array}`` for every field but ``filled``."""
         steps = len(episode["actions"])
         for name, target in self.arrays.items():
             target[self.pos] = 0 if name != "mask" else True
-            rows = episode[name]
-            target[self.pos, : len(rows)] = rows
+            if name != "filled":
+                rows = episode[name]
+                target[self.pos, : len(rows)] = rows
         self.arrays["filled"][self.pos, :steps] = True
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
@@ -230,7 +231,6 @@ class QMIX:
         episode["obs"] = np.concatenate([episode["obs"], nxt.obs[None]])
         episode["state"] = np.concatenate([episode["state"], nxt.state[None]])
         episode["mask"] = np.concatenate([episode["mask"], nxt.action_mask[None]])
-        episode["filled"] = np.ones(len(episode["actions"]), bool)
         self.buffer.add(episode)
         for rows in ep.values():
             rows.clear()
