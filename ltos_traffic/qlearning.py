@@ -167,15 +167,19 @@ class QLearner:
     # -- learning ------------------------------------------------------------------------
 
     def minibatches(self, sample_size: int, batch_size: int) -> list[Batch]:
-        """One update round's minibatches: ``sample_size`` rows without replacement, cut up."""
-        rows = self.buffer.sample_indices(sample_size, self.rng, replace=False)
+        """One round's minibatches: ``sample_size`` rows (at least one batch) without replacement.
+
+        Empty while the buffer holds fewer than ``batch_size`` transitions.
+        """
+        wanted = max(sample_size, batch_size)
+        rows = self.buffer.sample_indices(wanted, self.rng, replace=False)
         cuts = range(0, len(rows) - batch_size + 1, batch_size)
         return [self.buffer.gather(rows[i : i + batch_size]) for i in cuts]
 
     def _update(self) -> dict[str, float]:
         cfg = self.config
         losses = [self._td_step(b) for b in self.minibatches(cfg.sample_size, cfg.batch_size)]
-        return {"q_loss": float(np.mean(losses))}
+        return {"q_loss": float(np.mean(losses))} if losses else {}
 
     def _td_step(self, batch: Batch) -> float:
         """One gradient step on ``(r + γ max_a' q'(o', a') - q(o, a))²`` over agents and batch."""

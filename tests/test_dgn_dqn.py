@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from fakes import RingEnv, make_learner, one_torch_thread
 
 from baselines.dgn import DGN, DGNNet
 from baselines.dqn import DQN
@@ -16,6 +15,8 @@ from ltos_traffic.errors import UserError
 from ltos_traffic.exploration import EpsilonSchedule, OUNoise, epsilon_greedy
 from ltos_traffic.runner import run_episode
 from ltos_traffic.types import Transition, neighbourhood
+
+from fakes import RingEnv, make_learner, one_torch_thread
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fakes import RingEnv, make_learner, one_torch_thread, ring_adjacency
 
 from ltos_traffic.controllers.ltos import (
     FixedLToS,
@@ -17,6 +16,8 @@ from ltos_traffic.controllers.ltos import (
 )
 from ltos_traffic.runner import run_episode
 from ltos_traffic.types import neighbourhood
+
+from fakes import RingEnv, make_learner, one_torch_thread, ring_adjacency
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fakes import RingEnv, make_learner, one_torch_thread
 
 from ltos_traffic import rundir
 from ltos_traffic.errors import UserError
@@ -20,6 +19,8 @@ from ltos_traffic.training import (
     save_checkpoint,
     train,
 )
+
+from fakes import RingEnv, make_learner, one_torch_thread
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -154,3 +155,21 @@ def test_evaluate_is_greedy_and_learns_nothing(tmp_path: Path) -> None:
     b = evaluate(env, ctrl, seed=123)
     assert a.metrics == b.metrics and a.losses == {}
     assert len(ctrl.buffer) == size and ctrl.step_count == steps
+
+
+def test_train_command_checkpoints_and_resumes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ltos_traffic.cli import cli
+
+    args = ["train", "--net", "prisoner", "--controller", "dgn", "--out", str(tmp_path)]
+    runner = CliRunner()
+    first = runner.invoke(cli, [*args, "--episodes", "2", "--set", "sample_size=4"])
+    assert first.exit_code == 0, first.output
+    out = tmp_path / "prisoner_v1" / "dgn" / "seed0"
+    assert (out / CHECKPOINT).is_file() and (out / "config.json").is_file()
+    again = runner.invoke(cli, [*args, "--episodes", "3", "--resume", "--set", "sample_size=4"])
+    assert again.exit_code == 0, again.output
+    assert [int(r["episode"]) for r in _train_rows(out)] == [0, 1, 2]
+    bad = runner.invoke(cli, [*args, "--episodes", "1", "--set", "no_such_key=1"])
+    assert bad.exit_code != 0 and "unknown hyperparameter" in str(bad.exception)

@@ -257,6 +257,14 @@ class LToS(DGN):
     def _step_extras(self, transition: Transition) -> dict[str, np.ndarray]:
         return {"weights": self.weights}
 
+    def acting_state(self) -> np.ndarray:
+        """The sharing weights acted with (:mod:`ltos_traffic.parallel` carries them)."""
+        return self.weights.copy()
+
+    def load_acting_state(self, state: np.ndarray) -> None:
+        """Restore :meth:`acting_state` before observing a worker's transition."""
+        self.weights = np.asarray(state, dtype=np.float32)
+
     def _learning_inputs(
         self, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -288,7 +296,7 @@ class LToS(DGN):
         cfg = self.config
         batches = self.minibatches(cfg.hl_sample_size, cfg.hl_batch_size)
         values = [self._ddpg_step(b) for b in batches]
-        return {"hl_value": float(np.mean(values))}
+        return {"hl_value": float(np.mean(values))} if values else {}
 
     def _ddpg_step(self, batch: Batch) -> float:
         """One ascent step of phi on ``sum_j max_a q_j(o_j, a; w_j^in(phi))`` (Alg. 1, l. 18-21).
