@@ -97,6 +97,8 @@ CASES = [
     Case("checkpoint-foreign", ("run", "--net", "prisoner", "--controller", "dqn",
                                 "--checkpoint", "{d}/foreign.pt"), PRIS_DQN,
          "not written by ltos-traffic"),
+    Case("checkpoint-pickle-payload", ("run", "--net", "prisoner", "--controller", "dqn",
+                                       "--checkpoint", "{d}/payload.pt"), PRIS_DQN, "refused"),
     Case("checkpoint-other-controller", ("run", "--net", "prisoner", "--controller", "dgn",
                                          "--checkpoint", "{d}/dqn_prisoner.pt"),
          "prisoner_v1/dgn/seed0", "'dqn'"),
@@ -185,6 +187,9 @@ def _write_inputs(d: Path) -> None:
     _checkpoint_of_dqn_on_prisoner(d / "dqn_prisoner.pt")
     whole = (d / "dqn_prisoner.pt").read_bytes()
     (d / "truncated.pt").write_bytes(whole[: len(whole) // 2])
+    from test_security import evil_checkpoint
+
+    evil_checkpoint(d / "payload.pt", d / "pwned")
     buf = io.BytesIO()
     torch.save({"model": {"weight": torch.zeros(3, 3)}, "epoch": 7}, buf)
     (d / "foreign.pt").write_bytes(buf.getvalue())
@@ -330,6 +335,11 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing(
     assert case.expect.lower() in lines[0].lower(), lines[0]
     assert got.returncode == 2, got.stderr
     assert got.after == got.before, "files under the output root changed"
+
+
+def test_the_pickle_payload_ran_no_code(outcomes: dict[str, Outcome], inputs: Path) -> None:
+    assert outcomes["checkpoint-pickle-payload"].returncode == 2
+    assert not (inputs / "pwned").exists()
 
 
 def test_the_table_covers_every_command_that_takes_input() -> None:
