@@ -116,6 +116,28 @@ def load_checkpoint_into(controller: Any, path: Path) -> int:
     return load_checkpoint(Path(path), controller)
 
 
+def start_run(out_dir: Path, controller: Any, *, seed: int, resume: bool) -> tuple[Path, Path, int]:
+    """Prepare ``out_dir`` for training; return ``(checkpoint, episodes_csv, first_episode)``.
+
+    With ``resume`` the checkpoint (if any) is loaded into ``controller``;
+    without it an old checkpoint is removed. Either way, training rows of
+    episodes the checkpoint does not hold (a kill between the two writes of an
+    episode, or an abandoned run) are dropped from ``episodes.csv``.
+    """
+    out_dir = rundir.ensure_writable_dir(Path(out_dir))
+    ckpt, csv_path = out_dir / CHECKPOINT, out_dir / EPISODES_CSV
+    start = 0
+    if resume and ckpt.is_file():
+        start = load_checkpoint(ckpt, controller, seed=seed)
+    elif not resume:
+        ckpt.unlink(missing_ok=True)
+    rows = rundir.read_csv(csv_path)
+    kept = [r for r in rows if r.get("phase") != "train" or int(r["episode"]) < start]
+    if len(kept) != len(rows):
+        rundir.write_csv(csv_path, kept)
+    return ckpt, csv_path, start
+
+
 def train(
     env: NetworkedEnv,
     controller: Any,
@@ -141,18 +163,7 @@ def train(
     Returns:
         The results of the episodes run by this call (none when already complete).
     """
-    out_dir = rundir.ensure_writable_dir(Path(out_dir))
-    ckpt, csv_path = out_dir / CHECKPOINT, out_dir / EPISODES_CSV
-    start = 0
-    if resume and ckpt.is_file():
-        start = load_checkpoint(ckpt, controller, seed=seed)
-    elif not resume:
-        ckpt.unlink(missing_ok=True)
-    # Rows of episodes the checkpoint does not hold (a kill between the two writes).
-    rows = rundir.read_csv(csv_path)
-    kept = [r for r in rows if r.get("phase") != "train" or int(r["episode"]) < start]
-    if len(kept) != len(rows):
-        rundir.write_csv(csv_path, kept)
+    ckpt, csv_path, start = start_run(out_dir, controller, seed=seed, resume=resume)
     results: list[EpisodeResult] = []
     bar = tqdm(total=episodes, initial=start, desc="train", unit="ep", disable=not progress)
     try:
