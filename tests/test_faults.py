@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +28,13 @@ from ltos_traffic.errors import SimulationError
 from ltos_traffic.scenario import load_scenario
 from ltos_traffic.training import CHECKPOINT, EPISODES_CSV, train
 
+from fakes import one_torch_thread
+
 REPO = Path(__file__).resolve().parent.parent
 FAST_DQN = {"batch_size": "4", "sample_size": "8", "update_every_steps": "5"}
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
     """Direct child processes of ``pid``, from ``/proc``."""
     kids = []
     for entry in Path("/proc").iterdir():
@@ -49,7 +50,7 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _comm(pid: int) -> str:
+def comm(pid: int) -> str:
     try:
         return (Path("/proc") / str(pid) / "comm").read_text().strip()
     except OSError:
@@ -57,7 +58,7 @@ def _comm(pid: int) -> str:
 
 
 def _sumo_children(pid: int) -> list[int]:
-    return [k for k in _children(pid) if _comm(k).startswith("sumo")]
+    return [k for k in child_pids(pid) if comm(k).startswith("sumo")]
 
 
 def _wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
@@ -68,14 +69,6 @@ def _wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-
             return value
         time.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------ SUMO dies (traci)
@@ -89,7 +82,7 @@ def test_sumo_process_killed_mid_episode_is_one_clear_error_and_env_restarts() -
             env.step(np.zeros(4, dtype=np.int64))
         (sumo_pid,) = _sumo_children(os.getpid())
         os.kill(sumo_pid, signal.SIGKILL)
-        _wait_for(lambda: _comm(sumo_pid) == "" or _state(sumo_pid) == "Z", 10, "sumo to die")
+        _wait_for(lambda: comm(sumo_pid) == "" or _state(sumo_pid) == "Z", 10, "sumo to die")
         with pytest.raises(SimulationError, match=r"SUMO died at t=30 s") as info:
             env.step(np.zeros(4, dtype=np.int64))
         assert "\n" not in str(info.value)
@@ -183,8 +176,9 @@ def test_libsumo_exception_mid_episode_closes_and_env_restarts(
         env.close()
 
 
+@pytest.mark.usefixtures(one_torch_thread.__name__)
 def test_training_stops_with_checkpoint_intact_and_resume_matches_a_clean_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import libsumo
 

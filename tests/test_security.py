@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import torch
+from test_faults import child_pids, comm
 
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
@@ -206,7 +207,7 @@ def test_traci_listens_only_until_connected_and_talks_over_loopback(
     env = TrafficEnv(load_scenario("grid2x2").with_timing(seconds=20), backend="traci")
     try:
         env.reset(0)
-        sumo = [p for p in _child_pids(os.getpid()) if _comm(p).startswith("sumo")]
+        sumo = [p for p in child_pids(os.getpid()) if comm(p).startswith("sumo")]
         assert len(sumo) == 1
         after = _sockets(sumo[0])
     finally:
@@ -220,26 +221,6 @@ def test_traci_listens_only_until_connected_and_talks_over_loopback(
     assert established and all(
         _host(local) in LOOPBACK and _host(remote) in LOOPBACK for local, remote, _ in established
     ), established
-
-
-def _child_pids(pid: int) -> list[int]:
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(entry.name))
-    return kids
-
-
-def _comm(pid: int) -> str:
-    try:
-        return (Path("/proc") / str(pid) / "comm").read_text().strip()
-    except OSError:
-        return ""
 
 
 def test_checkpoint_bytes_are_never_unpickled_without_weights_only(tmp_path: Path) -> None:
