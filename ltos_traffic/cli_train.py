@@ -28,6 +28,13 @@ from ltos_traffic.errors import UserError
     is_flag=True,
     help="Continue from the run directory's checkpoint.pt after an interruption.",
 )
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes running episodes in parallel for one learner (episodes per round).",
+)
 def train_cmd(
     net: str,
     routes: tuple[str, ...],
@@ -40,12 +47,15 @@ def train_cmd(
     data_dir: str | None,
     episodes: int | None,
     resume: bool,
+    workers: int,
 ) -> None:
     """Train a learning controller; the run directory gets checkpoint.pt and episodes.csv."""
     from ltos_traffic import experiment, training
     from ltos_traffic.controllers.base import make_controller, parse_set_options
     from ltos_traffic.envs.factory import make_env
 
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
     if episodes is not None and episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {episodes}")
     scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
@@ -73,10 +83,18 @@ def train_cmd(
                 seed=seed,
                 extra={"episodes": n},
             )
-        results = training.train(
-            env, ctrl, out_dir=out_dir, episodes=n, seed=seed, resume=resume,
-            progress=sys.stderr.isatty(),
-        )  # fmt: skip
+        if workers > 1:
+            from ltos_traffic.parallel import EnvRecipe, train_parallel
+
+            results = train_parallel(
+                EnvRecipe.of(scen, **env_kwargs), ctrl, env.spec, out_dir=out_dir, episodes=n,
+                seed=seed, workers=workers, resume=resume, progress=sys.stderr.isatty(),
+            )  # fmt: skip
+        else:
+            results = training.train(
+                env, ctrl, out_dir=out_dir, episodes=n, seed=seed, resume=resume,
+                progress=sys.stderr.isatty(),
+            )  # fmt: skip
     finally:
         env.close()
     if results:
