@@ -170,6 +170,10 @@ def load_runs(paths: Sequence[str | Path]) -> RunData:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
 
     table = pd.DataFrame(runs)
+    twice = table[table.duplicated(KEYS, keep=False)]
+    if not twice.empty:
+        dirs = ", ".join(twice["run_dir"])
+        raise UserError(f"the same scenario, controller and seed appear twice ({dirs}); give one")
     front = [*KEYS, "train_episodes", *(m.column for m in METRICS)]
     table = table[[c for c in front if c in table] + [c for c in table if c not in front]]
     return RunData(table, concat(episodes), concat(steps), concat(agents), concat(weights))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,11 @@ def test_report_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert isinstance(result.exception, UserError)
     assert "unknown controller" in str(result.exception)
+
+
+def test_the_same_run_twice_is_refused(runs_root: Path, tmp_path: Path) -> None:
+    run = runs_root / "grid2x2_v1" / "max_pressure" / "seed0"
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    with pytest.raises(UserError, match="appear twice"):
+        report.load_runs([run, copy])
