@@ -641,7 +641,7 @@ def render_markdown(blocks: Sequence[Block], base: Path) -> str:
             out += ["| " + " | ".join(row) + " |" for row in b.rows]
             out.append("")
         elif b.kind == "figure" and b.figure is not None:
-            out.append(f"![{b.text}]({b.figure.relative_to(base).as_posix()})\n")
+            out.append(f"![{b.figure.stem}]({b.figure.relative_to(base).as_posix()})\n")
             out.append(f"*{b.text}*\n")
     return "\n".join(out)
 
