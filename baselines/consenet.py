@@ -28,13 +28,7 @@ from ltos_traffic.types import EnvSpec
 
 @dataclass(frozen=True)
 class ConseNetConfig(A2CConfig):
-    """ConseNet hyperparameters: Table 6 (Traffic-6x6 column), see :class:`A2CConfig`.
-
-    Fields: lr 5e-4 (RMSProp), hidden 16 (MLP, cell and hidden units), alpha 0.1
-    (spatial discount), gamma 0.99, n_steps 120, entropy_coef 0.01,
-    value_coef 0.5, max_grad_norm 40, rms_alpha 0.99, rms_eps 1e-5,
-    reward_scale 0.1.
-    """
+    """ConseNet hyperparameters: the fields of :class:`A2CConfig` (Table 6, traffic defaults)."""
 
 
 def consensus_matrix(nbr_index: torch.Tensor, nbr_mask: torch.Tensor) -> torch.Tensor:

@@ -32,13 +32,7 @@ from ltos_traffic.controllers.base import register
 
 @dataclass(frozen=True)
 class NeurCommConfig(A2CConfig):
-    """NeurComm hyperparameters: Table 6 (Traffic-6x6 column), see :class:`A2CConfig`.
-
-    Fields: lr 5e-4 (RMSProp), hidden 16 (MLP, cell and hidden units), alpha 0.1
-    (spatial discount), gamma 0.99, n_steps 120, entropy_coef 0.01,
-    value_coef 0.5, max_grad_norm 40, rms_alpha 0.99, rms_eps 1e-5,
-    reward_scale 0.1.
-    """
+    """NeurComm hyperparameters: the fields of :class:`A2CConfig` (Table 6, traffic defaults)."""
 
 
 @register("neurcomm")

@@ -8,8 +8,11 @@ illegal actions. The global state is every observation concatenated.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from ltos_traffic.runner import EpisodeResult, run_episode
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
 
 
@@ -86,3 +89,21 @@ class TargetEnv:
 
     def close(self) -> None:
         return None
+
+
+def greedy_return(env: TargetEnv, controller: Any, episodes: int = 5) -> float:
+    """Mean return of ``episodes`` greedy episodes without learning (seeds 100, 101, ...)."""
+    runs = [
+        run_episode(env, controller, seed=100 + k, explore=False, learn=False)
+        for k in range(episodes)
+    ]
+    return float(np.mean([r.metrics.episode_return for r in runs]))
+
+
+def train(env: TargetEnv, controller: Any, episodes: int) -> EpisodeResult:
+    """Run ``episodes`` exploring, learning episodes (seeds 0, 1, ...); the last result."""
+    result = None
+    for episode in range(episodes):
+        result = run_episode(env, controller, seed=episode, explore=True, learn=True)
+    assert result is not None
+    return result

@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from baselines.ip import IP, IPConfig, neighbour_mean
-from ltos_traffic.runner import run_episode
 
 from fakes import one_torch_thread
-from fakes_baselines import TargetEnv
+from fakes_baselines import TargetEnv, greedy_return, train
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -66,14 +65,8 @@ def test_ip_learns_the_fake_task() -> None:
         entropy_reg=0.05,
     )
     ctl = IP(env.spec, cfg, seed=0)
-
-    def greedy_return() -> float:
-        runs = [run_episode(env, ctl, seed=100 + k, explore=False, learn=False) for k in range(5)]
-        return float(np.mean([r.metrics.episode_return for r in runs]))
-
-    before = greedy_return()
-    for episode in range(40):
-        result = run_episode(env, ctl, seed=episode, explore=True, learn=True)
+    before = greedy_return(env, ctl)
+    result = train(env, ctl, episodes=40)
     assert set(result.losses) >= {"q_loss", "actor_loss", "entropy"}
-    after = greedy_return()
+    after = greedy_return(env, ctl)
     assert after > before + 5 and after >= 24  # 30 is perfect, chance is about 14

@@ -9,10 +9,9 @@ import torch
 from baselines._a2c import spatial_discount
 from baselines.neurcomm import NeurComm, NeurCommConfig
 from ltos_traffic.rollout import discounted_returns
-from ltos_traffic.runner import run_episode
 
 from fakes import one_torch_thread
-from fakes_baselines import TargetEnv, line_adjacency
+from fakes_baselines import TargetEnv, greedy_return, line_adjacency, train
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -78,14 +77,8 @@ def test_neurcomm_learns_the_fake_task() -> None:
     env = TargetEnv(n_agents=3, steps=10)
     cfg = NeurCommConfig(hidden=16, lr=1e-2, gamma=0.0, reward_scale=1.0, n_steps=10)
     ctl = NeurComm(env.spec, cfg, seed=0)
-
-    def greedy_return() -> float:
-        runs = [run_episode(env, ctl, seed=100 + k, explore=False, learn=False) for k in range(5)]
-        return float(np.mean([r.metrics.episode_return for r in runs]))
-
-    before = greedy_return()
-    for episode in range(60):
-        result = run_episode(env, ctl, seed=episode, explore=True, learn=True)
-        assert set(result.losses) >= {"policy_loss", "value_loss", "entropy"}
-    after = greedy_return()
+    before = greedy_return(env, ctl)
+    result = train(env, ctl, episodes=60)
+    assert set(result.losses) >= {"policy_loss", "value_loss", "entropy"}
+    after = greedy_return(env, ctl)
     assert after > before + 5 and after >= 25  # 30 is perfect, chance is about 14

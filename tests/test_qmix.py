@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from baselines.qmix import QMIX, EpisodeBuffer, MonotonicMixer, QMIXConfig
-from ltos_traffic.runner import run_episode
 
 from fakes import one_torch_thread
-from fakes_baselines import TargetEnv
+from fakes_baselines import TargetEnv, greedy_return, train
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -77,15 +76,9 @@ def test_qmix_learns_the_fake_task() -> None:
     env = TargetEnv(n_agents=3, steps=10)
     cfg = QMIXConfig(hidden=32, lr=5e-3, gamma=0.5, reward_scale=1.0, batch_size=8)
     ctl = QMIX(env.spec, cfg, seed=0)
-
-    def greedy_return() -> float:
-        runs = [run_episode(env, ctl, seed=100 + k, explore=False, learn=False) for k in range(5)]
-        return float(np.mean([r.metrics.episode_return for r in runs]))
-
-    before = greedy_return()
-    for episode in range(80):
-        result = run_episode(env, ctl, seed=episode, explore=True, learn=True)
+    before = greedy_return(env, ctl)
+    result = train(env, ctl, episodes=80)
     assert set(result.losses) >= {"td_loss", "q_tot", "epsilon"}
     assert ctl.updates == 80 and len(ctl.buffer) == 80
-    after = greedy_return()
+    after = greedy_return(env, ctl)
     assert after > before + 5 and after >= 24  # 30 is perfect, chance is about 14
