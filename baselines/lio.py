@@ -184,8 +184,9 @@ class LIO:
 
     # --- controller protocol ----------------------------------------------------------------
 
-    def epsilon(self) -> float:
-        """Exploration rate of the current episode."""
+    @property
+    def exploration_rate(self) -> float:
+        """Epsilon of the current training episode."""
         return self.schedule.value(self.episodes)
 
     def act(self, step: TimeStep, *, explore: bool) -> np.ndarray:
@@ -198,7 +199,7 @@ class LIO:
             return logits.argmax(-1).numpy().astype(np.int64)
         sampled = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen)[:, 0]
         uniform = np.where(step.action_mask, self.rng.random(mask.shape), -1.0).argmax(-1)
-        random_pick = self.rng.random(self.spec.n_agents) < self.epsilon()
+        random_pick = self.rng.random(self.spec.n_agents) < self.exploration_rate
         return np.where(random_pick, uniform, sampled.numpy()).astype(np.int64)
 
     def observe(self, transition: Transition) -> dict[str, float]:
@@ -212,7 +213,7 @@ class LIO:
         batch = self.rollout.take(nxt.obs, nxt.action_mask, nxt.done)
         stats = self._update_incentives(batch) if self._prev_batch is not None else {}
         stats.update(self._update_policies(batch))
-        stats["epsilon"] = self.epsilon()
+        stats["epsilon"] = self.exploration_rate
         return stats
 
     def _update_policies(self, batch: RolloutBatch) -> dict[str, float]:

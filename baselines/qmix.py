@@ -196,8 +196,9 @@ class QMIX:
         ids = self.agent_ids.expand(*obs.shape[:-1], -1)
         return torch.cat([obs, last_action, ids], dim=-1)
 
-    def epsilon(self) -> float:
-        """Exploration rate of the current episode."""
+    @property
+    def exploration_rate(self) -> float:
+        """Epsilon of the current training episode."""
         return self.schedule.value(self.episodes)
 
     def act(self, step: TimeStep, *, explore: bool) -> np.ndarray:
@@ -208,7 +209,7 @@ class QMIX:
         with torch.no_grad():
             x = self._inputs(torch.from_numpy(step.obs).float(), self.last_action)
             q, self.hidden = self.agent(x, self.hidden)
-        eps = self.epsilon() if explore else 0.0
+        eps = self.exploration_rate if explore else 0.0
         actions = epsilon_greedy(q.numpy(), np.asarray(step.action_mask, bool), eps, self.rng)
         self.last_action = F.one_hot(torch.from_numpy(actions), self.spec.n_actions).float()
         return actions
@@ -236,7 +237,7 @@ class QMIX:
             rows.clear()
         self.episodes += 1
         stats = self._update()
-        stats["epsilon"] = self.epsilon()
+        stats["epsilon"] = self.exploration_rate
         return stats
 
     def _unroll(self, agent: AgentRNN, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
