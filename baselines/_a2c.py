@@ -130,7 +130,11 @@ class LSTMA2C:
     Each agent ``i`` runs ``x_i -> LSTM -> (pi_i, V_i)``, where ``x_i`` is built
     by the subclass from the observations (and, for NeurComm, the neighbours'
     messages). Agent ``i`` is trained on ``r~_i = sum_j alpha^d(i,j) r_j``
-    with n-step returns, bootstrapped from ``V_i`` unless the episode ended.
+    with n-step returns, bootstrapped from ``V_i`` unless the episode ended
+    (an episode end counts as terminal, as in Chu et al.'s code). Segments of
+    ``n_steps`` never cross an episode end; the update replays the segment's
+    LSTMs from the carry they started with (truncated backpropagation through
+    time, messages included).
     The critic reads ``h_i`` only (Chu et al. also feed neighbours' actions; we
     leave them out so the bootstrap needs no future actions).
     """
