@@ -8,10 +8,13 @@ illegal actions. The global state is every observation concatenated.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
+import torch
 
+from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.runner import EpisodeResult, run_episode
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
 
@@ -107,3 +110,42 @@ def train(env: TargetEnv, controller: Any, episodes: int) -> EpisodeResult:
         result = run_episode(env, controller, seed=episode, explore=True, learn=True)
     assert result is not None
     return result
+
+
+def _flat(state: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(state, dict):
+        out: dict[str, Any] = {}
+        for key, value in state.items():
+            out.update(_flat(value, f"{prefix}/{key}"))
+        return out
+    if isinstance(state, list | tuple):
+        return _flat(dict(enumerate(state)), prefix)
+    return {prefix: state}
+
+
+def assert_resume_is_exact(name: str, overrides: dict[str, str], episodes: int = 3) -> None:
+    """Training ``episodes`` in one go equals training 1, checkpointing (through
+    ``torch.save`` / ``torch.load(weights_only=True)``) into a controller built
+    with another seed, and training the rest: same learned state, same actions."""
+    env = TargetEnv(n_agents=3, steps=6)
+    straight = make_controller(name, env.spec, 0, overrides=overrides)
+    train(env, straight, episodes)
+
+    first = make_controller(name, env.spec, 0, overrides=overrides)
+    train(env, first, 1)
+    buf = io.BytesIO()
+    torch.save(first.state_dict(), buf)
+    buf.seek(0)
+    resumed = make_controller(name, env.spec, 99, overrides=overrides)
+    resumed.load_state_dict(torch.load(buf, weights_only=True))
+    for episode in range(1, episodes):
+        run_episode(env, resumed, seed=episode, explore=True, learn=True)
+
+    a, b = _flat(straight.state_dict()), _flat(resumed.state_dict())
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], torch.Tensor):
+            assert torch.equal(a[key], b[key]), key
+        else:
+            assert a[key] == b[key], key
+    assert greedy_return(env, straight) == greedy_return(env, resumed)

@@ -9,7 +9,7 @@ import torch
 from baselines.ip import IP, IPConfig, neighbour_mean
 
 from fakes import one_torch_thread
-from fakes_baselines import TargetEnv, greedy_return, train
+from fakes_baselines import TargetEnv, assert_resume_is_exact, greedy_return, train
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -70,3 +70,7 @@ def test_ip_learns_the_fake_task() -> None:
     assert set(result.losses) >= {"q_loss", "actor_loss", "entropy"}
     after = greedy_return(env, ctl)
     assert after > before + 5 and after >= 24  # 30 is perfect, chance is about 14
+
+
+def test_resume_from_a_checkpoint_is_exact() -> None:
+    assert_resume_is_exact("ip", {"batch_size": "4", "sample_size": "8", "update_every_steps": "2"})

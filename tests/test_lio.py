@@ -12,7 +12,7 @@ from ltos_traffic.rollout import Rollout, RolloutBatch
 from ltos_traffic.types import Transition
 
 from fakes import one_torch_thread
-from fakes_baselines import TargetEnv
+from fakes_baselines import TargetEnv, assert_resume_is_exact
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -111,3 +111,7 @@ def test_two_segments_run_both_steps_with_finite_stats() -> None:
     assert stats[5].keys() == {"incentive_loss", "policy_objective", "incentive_paid", "epsilon"}
     assert all(np.isfinite(v) for s in stats for v in s.values())
     assert ctl.episodes == 1 and ctl.updates == 2
+
+
+def test_resume_from_a_checkpoint_is_exact() -> None:
+    assert_resume_is_exact("lio", {"n_steps": "4"})  # the pending incentive step survives

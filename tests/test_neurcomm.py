@@ -11,7 +11,7 @@ from baselines.neurcomm import NeurComm, NeurCommConfig
 from ltos_traffic.rollout import discounted_returns
 
 from fakes import one_torch_thread
-from fakes_baselines import TargetEnv, greedy_return, line_adjacency, train
+from fakes_baselines import TargetEnv, assert_resume_is_exact, greedy_return, line_adjacency, train
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -82,3 +82,8 @@ def test_neurcomm_learns_the_fake_task() -> None:
     assert set(result.losses) >= {"policy_loss", "value_loss", "entropy"}
     after = greedy_return(env, ctl)
     assert after > before + 5 and after >= 25  # 30 is perfect, chance is about 14
+
+
+@pytest.mark.parametrize("name", ["neurcomm", "consenet"])
+def test_resume_from_a_checkpoint_is_exact(name: str) -> None:
+    assert_resume_is_exact(name, {"n_steps": "4"})

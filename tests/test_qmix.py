@@ -9,7 +9,7 @@ import torch
 from baselines.qmix import QMIX, EpisodeBuffer, MonotonicMixer, QMIXConfig
 
 from fakes import one_torch_thread
-from fakes_baselines import TargetEnv, greedy_return, train
+from fakes_baselines import TargetEnv, assert_resume_is_exact, greedy_return, train
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -82,3 +82,7 @@ def test_qmix_learns_the_fake_task() -> None:
     assert ctl.updates == 80 and len(ctl.buffer) == 80
     after = greedy_return(env, ctl)
     assert after > before + 5 and after >= 24  # 30 is perfect, chance is about 14
+
+
+def test_resume_from_a_checkpoint_is_exact() -> None:
+    assert_resume_is_exact("qmix", {"batch_size": "2"})
