@@ -1,0 +1,79 @@
+"""``ltos-traffic sweep``: every (controller, seed) job of one scenario, locally or on Ray."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ltos_traffic.cli_report import _names, _network_options, _seeds
+from ltos_traffic.errors import UserError
+
+
+@click.command("sweep")
+@_network_options
+@click.option(
+    "--controllers", required=True, help="Comma-separated controllers, e.g. max_pressure,ltos."
+)
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process per job on this machine; ray: Ray tasks.")
+@click.option("--workers", type=int, default=None,
+              help="Jobs at once (local processes, or CPUs of a local Ray). Default: all cores.")
+@click.option("--address", default=None,
+              help="Existing Ray cluster (e.g. ray://head:10001 or auto); default: local Ray.")
+@click.option("--episodes", type=int, default=None,
+              help="Training episodes of learning controllers (default: the scenario's).")
+@click.option("--seconds", type=float, default=None,
+              help="Simulated seconds per episode (default: the scenario's).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a hyperparameter of every controller (repeatable).")
+@click.option("--out", default="runs", show_default=True, help="Root of run directories.")
+def sweep_cmd(
+    net: str,
+    routes: tuple[str, ...],
+    scenario: str | None,
+    data_dir: str | None,
+    controllers: str,
+    seeds: str,
+    backend: str,
+    workers: int | None,
+    address: str | None,
+    episodes: int | None,
+    seconds: float | None,
+    sets: tuple[str, ...],
+    out: str,
+) -> None:
+    """Run every controller with every seed; results go to OUT/<scenario>/<controller>/seed<k>/.
+
+    `ltos-traffic report OUT/<scenario>/*/seed*` then compares them.
+    """  # fmt: skip
+    from ltos_traffic.cli import format_table, resolve_scenario
+    from ltos_traffic.sweep import Job, job_grid, sweep
+
+    if episodes is not None and episodes < 0:
+        raise UserError(f"--episodes must be >= 0, got {episodes}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    jobs = job_grid(
+        scen, _names(controllers), _seeds(seeds), Path(out),
+        overrides=sets, episodes=episodes, data_dir=data_dir,
+    )  # fmt: skip
+    where = address or "this machine"
+    click.echo(f"{len(jobs)} jobs on {backend} ({where})", err=True)
+
+    def done(job: Job, summary: dict[str, Any]) -> None:
+        tt = summary.get("avg_travel_time_s", math.nan)
+        click.echo(f"done  {job.controller} seed {job.seed}: travel time {tt:.1f} s", err=True)
+
+    started = time.perf_counter()
+    summaries = sweep(jobs, backend=backend, workers=workers, address=address, on_done=done)
+    keys = ("controller", "seed", "avg_travel_time_s", "throughput", "mean_queue", "wall_s")
+    click.echo(format_table([{k: s.get(k, "") for k in keys} for s in summaries], list(keys)))
+    click.echo(
+        f"run directories under {Path(out) / scen.name}  ({time.perf_counter() - started:.1f} s)"
+    )
