@@ -17,8 +17,11 @@ Training is discrete soft actor-critic on the joint replay of
 :mod:`ltos_traffic.qlearning` (Table 4: buffer, sample and batch sizes, tau,
 optimiser, learning rate, gamma). The regulariser factor 0.2 (seed appendix) is
 the entropy temperature ``alpha``. Each agent's twin critics ``Q_i(o_i,
-mean_j o_j, .)`` read its own and its neighbours' mean observation and learn its
-own reward; critics and the intention network are shared by all agents.
+mean_j o_j, .)`` read its own and its neighbours' mean observation and learn the
+reward of its closed neighbourhood, ``sum_{j in N_i} r_j`` (IP optimises the team
+reward; this is its local share on a graph; ``neighbourhood_reward = false``
+gives the agent's own reward). Critics and the intention network are shared by
+all agents.
 Exploration samples the policy, with Table 4's epsilon of uniformly random
 legal actions on top.
 """
@@ -51,6 +54,7 @@ class IPConfig(QConfig):
     """
 
     entropy_reg: float = 0.2  # entropy temperature alpha; seed appendix: regularizer factor 0.2
+    neighbourhood_reward: bool = True  # critics learn sum_{j in N_i} r_j (cooperative); else r_i
     rounds: int = 2  # intention-propagation rounds (graph hops); Qu et al. use a few rounds
 
 
@@ -149,6 +153,10 @@ class IP(QLearner):
             config.optimizer, list(self.actor.parameters()), config.lr
         )
         self._actor_stats: list[tuple[float, float]] = []
+        closed = np.asarray(spec.adjacency, bool) | np.eye(spec.n_agents, dtype=bool)
+        if not config.neighbourhood_reward:
+            closed = np.eye(spec.n_agents, dtype=bool)
+        self.reward_mixing = torch.from_numpy(closed.astype(np.float32))  # (N, N)
 
     def _make_q_net(self) -> nn.Module:
         cfg, spec = self.config, self.spec
@@ -185,7 +193,7 @@ class IP(QLearner):
         obs, next_obs = torch.from_numpy(batch.obs), torch.from_numpy(batch.next_obs)
         mask, next_mask = torch.from_numpy(batch.mask), torch.from_numpy(batch.next_mask)
         actions = torch.from_numpy(batch.actions)
-        reward = torch.from_numpy(batch.reward) * cfg.reward_scale
+        reward = torch.from_numpy(batch.reward) * cfg.reward_scale @ self.reward_mixing.T
         with torch.no_grad():
             next_probs, next_log_probs = self.policy(next_obs, next_mask)
             next_q = self.q_target(next_obs).min(dim=-2).values
