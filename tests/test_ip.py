@@ -63,6 +63,7 @@ def test_ip_learns_the_fake_task() -> None:
         update_every_steps=5,
         eps_start=0.1,
         entropy_reg=0.05,
+        neighbourhood_reward=False,  # the fake task pays each agent for its own choice
     )
     ctl = IP(env.spec, cfg, seed=0)
     before = greedy_return(env, ctl)
