@@ -260,7 +260,7 @@ def plot_metric_bars(
     """Bars of every table metric per controller, error bars = std over seeds."""
     rows = summary[summary["scenario"] == scenario]
     metrics = shown_metrics(rows)
-    fig = Figure(figsize=(2.6 * len(metrics) + 0.5, 3.4), layout="constrained")
+    fig = Figure(figsize=(2.8 * len(metrics) + 0.5, 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     for ax, metric in zip(axes, metrics):
         means = rows[f"{metric.column}_mean"].to_numpy(dtype=float)
@@ -268,7 +268,7 @@ def plot_metric_bars(
         names = list(rows["controller"])
         spread = stds if rows[f"{metric.column}_std"].notna().any() else None
         ax.bar(names, means, yerr=spread, capsize=3, color=[colours[c] for c in names])
-        ax.set_title(f"{metric.title} ({metric.better} is better)", fontsize=9.5)
+        ax.set_title(f"{metric.title}\n({metric.better} is better)", fontsize=9.5)
         ax.set_ylabel(metric.unit)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8.5)
     fig.suptitle(f"{scenario}: evaluation episode, mean over seeds (bars: std)")
@@ -363,7 +363,7 @@ def plot_map(
     cmap: str,
     path: Path,
     fmt: str = "{:.1f}",
-    limits: tuple[float, float] | None = None,
+    min_span: float = 1.0,
 ) -> Path | None:
     """One map panel per controller: intersections coloured by ``values[column]``.
 
@@ -376,7 +376,8 @@ def plot_map(
         cmap: matplotlib colour map name.
         path: PNG to write.
         fmt: format of the value written next to each intersection.
-        limits: colour range; default: the data's range over all panels.
+        min_span: the colour range covers at least this much around the data, so
+            differences below it do not look large.
     """
     if values.empty or values[["x", "y"]].isna().all().all():
         return None
@@ -389,9 +390,12 @@ def plot_map(
     width = 4.4 * ncols
     fig = Figure(figsize=(width + 1.2, 4.4 * aspect * nrows + 0.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    lo, hi = limits or (float(values[column].min()), float(values[column].max()))
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.05 * max(abs(lo), 1.0), hi + 0.05 * max(abs(hi), 1.0)
+    lo, hi = float(values[column].min()), float(values[column].max())
+    if hi - lo < min_span:
+        middle = (hi + lo) / 2.0
+        lo, hi = middle - min_span / 2.0, middle + min_span / 2.0
+        if lo < 0.0 <= float(values[column].min()):  # counts and shares stay >= 0
+            lo, hi = 0.0, hi - lo
     n_points = len(values) / len(controllers)
     marker = float(np.clip(9000.0 / n_points, 60.0, 900.0))
     text_size = float(np.clip(60.0 / math.sqrt(n_points), 5.5, 10.0))
@@ -431,7 +435,10 @@ def plot_map(
     for ax in axes[len(controllers) :]:
         ax.set_visible(False)
     assert scatter is not None
-    fig.colorbar(scatter, ax=axes[: len(controllers)].tolist(), label=colour_label, shrink=0.85)
+    bar = fig.colorbar(
+        scatter, ax=axes[: len(controllers)].tolist(), label=colour_label, shrink=0.85
+    )
+    bar.formatter.set_useOffset(False)  # type: ignore[attr-defined]
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -596,6 +603,7 @@ def _scenario_blocks(
                 roads=roads,
                 cmap="viridis",
                 fmt="{:.2f}",
+                min_span=0.1,
                 title=f"{scenario}: learned self-weight $w_{{ii}}$ per intersection",
                 colour_label="share of its own reward an intersection keeps",
                 path=Path(f"{stem}_sharing_map.png"),
