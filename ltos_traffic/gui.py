@@ -33,7 +33,7 @@ from ltos_traffic.topology import N_PHASES
 VIEW_SETTINGS = """<viewsettings>
     <scheme name="ltos-traffic">
         <background backgroundColor="white" showGrid="0"/>
-        <junctions tlsPhaseName_show="1" tlsPhaseName_size="60" tlsPhaseName_color="0,0,160"
+        <junctions tlsPhaseName_show="1" tlsPhaseName_size="45" tlsPhaseName_color="0,0,160"
                    tlsPhaseName_bgColor="255,255,200,200" tlsPhaseName_constantSize="1"/>
     </scheme>
 </viewsettings>
