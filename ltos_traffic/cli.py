@@ -6,6 +6,7 @@ SUMO failures into one line and exit code 1; never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -179,6 +180,12 @@ def run_cmd(
 
 def main() -> None:
     """Console entry point: map errors to one line and an exit code."""
+    # Small per-step networks run fastest on one thread; more threads spin against SUMO and
+    # against parallel workers (tens of times slower on 2 cores). LTOS_TORCH_THREADS overrides.
+    threads = os.environ.get("LTOS_TORCH_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", threads)
+    if "torch" in sys.modules:  # already imported by a command module
+        sys.modules["torch"].set_num_threads(int(threads))
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
