@@ -26,8 +26,12 @@ Exploration: with probability epsilon (Table 6 schedule, per episode) an agent
 takes a uniformly random legal action instead of sampling its policy.
 
 Reading of Table 6: ``alpha_theta`` is the weight of the incentive cost (the
-``alpha`` of the paper's incentive objective); ``R_max`` is in units of the
-scaled reward (``reward_scale`` times the raw reward).
+``alpha`` of the paper's incentive objective, as the project notes say); ``R_max``
+is in units of the scaled reward (``reward_scale`` times the raw reward). Caveat,
+measured on prisoner: with ``alpha_theta = 1`` the cost outweighs the
+second-order gain, incentives fall to zero and both agents defect; with 1e-4
+they stay near 1.2 and cooperation reaches about 0.7 in 300 episodes. The
+authors' own prisoner's-dilemma config uses no incentive cost at all.
 """
 
 from __future__ import annotations
