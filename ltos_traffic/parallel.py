@@ -271,17 +271,7 @@ def train_parallel(
         The results of the episodes run by this call.
     """
     check_parallel(controller)
-    out_dir = rundir.ensure_writable_dir(Path(out_dir))
-    ckpt, csv_path = out_dir / training.CHECKPOINT, out_dir / training.EPISODES_CSV
-    start = 0
-    if resume and ckpt.is_file():
-        start = training.load_checkpoint(ckpt, controller, seed=seed)
-    elif not resume:
-        ckpt.unlink(missing_ok=True)
-    rows = rundir.read_csv(csv_path)
-    kept = [r for r in rows if r.get("phase") != "train" or int(r["episode"]) < start]
-    if len(kept) != len(rows):
-        rundir.write_csv(csv_path, kept)
+    ckpt, csv_path, start = training.start_run(out_dir, controller, seed=seed, resume=resume)
     results: list[EpisodeResult] = []
     bar = tqdm(total=episodes, initial=start, desc="train", unit="ep", disable=not progress)
     try:
