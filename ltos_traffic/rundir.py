@@ -29,6 +29,9 @@ from typing import Any
 
 from ltos_traffic.errors import UserError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 PACKAGES = ("ltos-traffic", "torch", "numpy", "pandas", "eclipse-sumo", "libsumo", "sumolib")
 
 
@@ -59,6 +62,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

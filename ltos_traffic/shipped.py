@@ -1,0 +1,134 @@
+"""Trained checkpoints shipped in the package, and how they are made.
+
+``ltos_traffic/checkpoints/<scenario>/<controller>.pt`` holds a policy trained
+by this project's own code; ``<controller>.json`` beside it records how: the
+command, seed, training episodes, code version (git SHA) and the evaluation
+result that :func:`verify` reproduces. Shipped files keep the networks,
+optimisers and counters but an empty replay buffer, so they stay small.
+
+Make or refresh one (``make checkpoints`` runs all of them)::
+
+    python -m ltos_traffic.shipped --net grid6x6 --controller ltos --episodes 30 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ltos_traffic import rundir, training
+from ltos_traffic.controllers.base import make_controller
+from ltos_traffic.envs.factory import make_env
+from ltos_traffic.experiment import eval_seed, seed_everything
+from ltos_traffic.runner import run_episode
+from ltos_traffic.scenario import Scenario, load_scenario
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def shipped_path(scenario: str, controller: str) -> Path | None:
+    """The shipped checkpoint for (scenario, controller), or ``None``."""
+    path = SHIPPED_DIR / scenario / f"{controller}.pt"
+    return path if path.is_file() else None
+
+
+def shipped_record(path: Path) -> dict[str, Any]:
+    """The provenance record beside a shipped checkpoint."""
+    return dict(json.loads(path.with_suffix(".json").read_text(encoding="utf-8")))
+
+
+def export(controller: Any, path: Path, *, seed: int, episodes_done: int) -> None:
+    """Write ``controller``'s state as a checkpoint with its replay buffer emptied."""
+    state = controller.state_dict()
+    buffer = state.get("buffer")
+    if isinstance(buffer, dict) and "arrays" in buffer:
+        state["buffer"] = {
+            **buffer,
+            "pos": 0,
+            "arrays": {k: v[:0].clone() for k, v in buffer["arrays"].items()},
+        }
+    payload = {
+        "format": training.FORMAT,
+        "controller": controller.name,
+        "seed": seed,
+        "episodes_done": episodes_done,
+        "next_env_seed": training.episode_seed(seed, episodes_done),
+        "state": state,
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    rundir.atomic_write_bytes(path, buf.getvalue())
+
+
+def evaluate_checkpoint(scenario: Scenario, controller_name: str, path: Path, seed: int) -> Any:
+    """Greedy evaluation of a checkpoint on the run's evaluation seed; the episode metrics."""
+    seed_everything(seed)
+    env = make_env(scenario)
+    try:
+        ctl = make_controller(controller_name, env.spec, seed, scenario_hparams=scenario.hparams)
+        training.load_checkpoint(path, ctl)
+        return run_episode(env, ctl, seed=eval_seed(seed), explore=False, learn=False).metrics
+    finally:
+        env.close()
+
+
+def make_shipped(net: str, controller_name: str, *, episodes: int, seed: int, work: Path) -> Path:
+    """Train, export and record one shipped checkpoint; returns its path."""
+    scenario = load_scenario(net)
+    seed_everything(seed)
+    env = make_env(scenario)
+    started = time.perf_counter()
+    try:
+        ctl = make_controller(controller_name, env.spec, seed, scenario_hparams=scenario.hparams)
+        out_dir = rundir.run_dir(work, scenario.name, controller_name, seed)
+        training.train(env, ctl, out_dir=out_dir, episodes=episodes, seed=seed, resume=True,
+                       progress=False)  # fmt: skip
+    finally:
+        env.close()
+    train_s = time.perf_counter() - started
+    target = SHIPPED_DIR / scenario.name / f"{controller_name}.pt"
+    export(ctl, target, seed=seed, episodes_done=episodes)
+    metrics = evaluate_checkpoint(scenario, controller_name, target, seed)
+    record = {
+        "scenario": scenario.name,
+        "controller": controller_name,
+        "seed": seed,
+        "episodes": episodes,
+        "command": f"python -m ltos_traffic.shipped --net {net} --controller {controller_name} "
+        f"--episodes {episodes} --seed {seed}",
+        "git_sha": rundir.git_sha(),
+        "versions": rundir.package_versions(),
+        "train_wall_s": round(train_s, 1),
+        "eval_seed": eval_seed(seed),
+        "eval": metrics.as_row(),
+    }
+    rundir.atomic_write_json(target.with_suffix(".json"), record)
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m ltos_traffic.shipped``: make shipped checkpoints."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--net", required=True)
+    parser.add_argument("--controller", required=True)
+    parser.add_argument("--episodes", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default="runs/shipped", help="Training run directories.")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    path = make_shipped(
+        args.net, args.controller, episodes=args.episodes, seed=args.seed, work=Path(args.work)
+    )
+    record = shipped_record(path)
+    print(f"{path}: avg travel time {record['eval']['avg_travel_time_s']:.1f} s "
+          f"after {args.episodes} episodes ({record['train_wall_s']} s)")  # fmt: skip
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
