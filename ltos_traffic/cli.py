@@ -133,6 +133,8 @@ def common_options(fn: Any) -> Any:
     help="Training episodes before evaluation (learning controllers).",
 )
 @click.option("--checkpoint", default=None, help="Evaluate this checkpoint, no training.")
+@click.option("--train", "train", is_flag=True,
+              help="Train from scratch even when a checkpoint ships for this scenario.")
 @click.option("--gui", is_flag=True, help="Watch in sumo-gui (traci).")
 @click.option(
     "--backend", type=click.Choice(["libsumo", "traci"]), default="libsumo", show_default=True
@@ -149,10 +151,15 @@ def run_cmd(
     data_dir: str | None,
     episodes: int | None,
     checkpoint: str | None,
+    train: bool,
     gui: bool,
     backend: str,
 ) -> None:
-    """Run a controller (training first if it learns) and report the evaluation."""
+    """Run a controller and report the evaluation.
+
+    A learning controller uses the checkpoint shipped for the scenario when there
+    is one; --train or --episodes N trains it first, --checkpoint PATH evaluates PATH.
+    """
     from ltos_traffic import experiment
 
     if episodes is not None and episodes < 0:
@@ -171,7 +178,10 @@ def run_cmd(
         gui=gui,
         backend=backend,
         progress=sys.stderr.isatty(),
+        train=train,
     )
+    if summary.get("checkpoint") and checkpoint is None:
+        click.echo(f"using the shipped checkpoint {summary['checkpoint']} (--train retrains)")
     row = {"controller": controller, "net": scen.name, "seed": seed}
     row.update({k: summary[k] for k in SUMMARY_KEYS if k in summary})
     click.echo(format_table([row], list(row)))

@@ -51,8 +51,13 @@ def run(
     backend: str = "libsumo",
     progress: bool = False,
     resume: bool = False,
+    train: bool = False,
 ) -> dict[str, Any]:
     """Train (learning controllers, unless ``checkpoint``) then evaluate; returns the summary.
+
+    A learning controller with neither ``checkpoint`` nor ``episodes`` nor
+    ``train`` uses the checkpoint shipped for its scenario when there is one
+    (:mod:`ltos_traffic.shipped`); the summary says so under ``"checkpoint"``.
 
     Writes ``config.json``, ``episodes.csv``, ``steps.csv`` and ``summary.json``
     into ``out_root/<scenario>/<controller>/seed<seed>/``.
@@ -72,6 +77,11 @@ def run(
             controller_name, env.spec, seed, scenario_hparams=scenario.hparams, overrides=sets
         )
         learns = getattr(controller, "learns", False)
+        if learns and checkpoint is None and episodes is None and not train:
+            from ltos_traffic.shipped import shipped_path
+
+            found = shipped_path(scenario.name, controller_name)
+            checkpoint = str(found) if found is not None else None
         if learns and checkpoint is not None:  # a bad checkpoint must not touch config.json
             from ltos_traffic import training
 
@@ -103,6 +113,7 @@ def run(
         env.close()
     wall = time.perf_counter() - started
     extra = write_agent_tables(out_dir, env, controller, result, meter)
+    extra["checkpoint"] = checkpoint if learns else None
     return write_evaluation(
         out_dir, scenario, controller_name, seed, result, wall, trained, extra=extra
     )
