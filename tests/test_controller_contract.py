@@ -8,6 +8,7 @@ not applicable (e.g. Coco-Q off prisoner, max-pressure off traffic).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from ltos_traffic.controllers.base import controller_names, make_controller
+from ltos_traffic.controllers.base import controller_class, controller_names, make_controller
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
 from ltos_traffic.runner import run_episode
@@ -32,9 +33,24 @@ def scenario_env(request):
     env.close()
 
 
+def small_widths(name: str) -> dict[str, str]:
+    """Jungle's Table 4/6 widths (512 units per agent; NeurComm holds 140M parameters) are for
+    training runs; the contract is about behaviour, so its jungle runs shrink every width."""
+    fields = {f.name: f.default for f in dataclasses.fields(controller_class(name).Config)}
+    out = {}
+    if "hidden" in fields:
+        out["hidden"] = "32,32" if isinstance(fields["hidden"], tuple) else "16"
+    if "mixing_embed" in fields:
+        out["mixing_embed"] = "16"
+    return out
+
+
 def build(name: str, scenario, env, seed: int = 0):
+    overrides = small_widths(name) if scenario.kind == "jungle" else {}
     try:
-        return make_controller(name, env.spec, seed, scenario_hparams=scenario.hparams)
+        return make_controller(
+            name, env.spec, seed, scenario_hparams=scenario.hparams, overrides=overrides
+        )
     except UserError as exc:
         pytest.skip(f"{name} does not apply to {scenario.name}: {exc}")
 
