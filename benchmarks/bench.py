@@ -102,8 +102,13 @@ def _scenario_files(name: str) -> Any:
     return scenario, resolve_net_files(scenario)
 
 
-def _raw_sumo(net_file: Path, route_files: tuple[Path, ...], seconds: float, seed: int) -> Timer:
-    """The ``sumo`` binary alone: same network and demand, netconvert's static programs."""
+def _raw_sumo(
+    net_file: Path, route_files: tuple[Path, ...], seconds: float, seed: int, concurrent: int = 1
+) -> Timer:
+    """The ``sumo`` binary alone: same network and demand, netconvert's static programs.
+
+    ``concurrent`` copies run at once (P3's ceiling: what the machine's cores give plain SUMO).
+    """
     from ltos_traffic.netfiles import sumo_binary
 
     cmd = [
@@ -116,7 +121,9 @@ def _raw_sumo(net_file: Path, route_files: tuple[Path, ...], seconds: float, see
     ]  # fmt: skip
     timer = Timer()
     with timer.measure():
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL) for _ in range(concurrent)]
+        if any(proc.wait() != 0 for proc in procs):
+            raise RuntimeError(f"sumo failed: {' '.join(cmd)}")
     return timer
 
 
@@ -141,7 +148,7 @@ def case_raw(args: argparse.Namespace) -> dict[str, Any]:
         files = _grid_files(args.grid)
     else:
         files = _scenario_files(args.net)[1]
-    timer = _raw_sumo(files.net_file, files.route_files, 3600.0, args.seed)
+    timer = _raw_sumo(files.net_file, files.route_files, 3600.0, args.seed, args.workers)
     return {"wall_s": timer.wall_s, "cpu_s": timer.cpu_s}
 
 
@@ -372,6 +379,8 @@ def plan(groups: set[str], sumo_rl: bool) -> list[Case]:
         for workers in (1, 2):
             argv = ("rollouts", "--net", BENCH_NET, "--workers", str(workers), "--episodes", "4")
             cases.append(Case("P3", f"rollouts, {workers} worker(s)", argv, reps=1))
+            raw = ("raw", "--net", BENCH_NET, "--workers", str(workers))
+            cases.append(Case("P3", f"raw sumo, {workers} at once", raw, reps=1))
         for size in (6, 10, 20):
             cases.append(
                 Case("P3", f"grid {size}x{size} raw sumo", ("raw", "--grid", str(size)), reps=1)
@@ -446,9 +455,19 @@ def figures(results: dict[str, list[dict[str, Any]]]) -> list[Figure]:
             out.append(
                 Figure(f"P1 {label} / raw sumo", ratio, "x", f"<= {target}", ratio <= target)
             )
-    if "sumo-rl 1.4.5 libsumo, random" in results:
-        speedup = cpu("sumo-rl 1.4.5 libsumo, random") / cpu("TrafficEnv libsumo, random")
+
+    def outside_sumo(label: str) -> float:
+        return median([{"x": r["cpu_s"] - r["sumo_cpu_s"]} for r in results[label]], "x")
+
+    if "TrafficEnv libsumo, max-pressure" in results:
+        extra = outside_sumo("TrafficEnv libsumo, max-pressure")
+        out.append(Figure("P1 TrafficEnv libsumo: CPU outside SUMO steps", extra, "s"))
+    ours, theirs = "TrafficEnv libsumo, random", "sumo-rl 1.4.5 libsumo, random"
+    if theirs in results:
+        speedup = cpu(theirs) / cpu(ours)
         out.append(Figure("P1b our speed / sumo-rl's", speedup, "x", ">= 1.2", speedup >= 1.2))
+        out.append(Figure("P1b CPU outside SUMO steps, ours", outside_sumo(ours), "s"))
+        out.append(Figure("P1b CPU outside SUMO steps, sumo-rl's", outside_sumo(theirs), "s"))
     if "LToS training episode" in results:
         ltos = results["LToS training episode"]
         raw2 = cpu(RAW_LTOS)
@@ -465,6 +484,12 @@ def figures(results: dict[str, list[dict[str, Any]]]) -> list[Figure]:
                 Figure(f"P3 episodes/hour, {workers} worker(s), incl. start-up", eph, "ep/h")
             )
             out.append(Figure(f"P3 episodes/hour, {workers} worker(s), steady", steady, "ep/h"))
+    if "raw sumo, 2 at once" in results:
+        one = median(results["raw sumo, 1 at once"], "wall_s")
+        two = median(results["raw sumo, 2 at once"], "wall_s")
+        out.append(
+            Figure("P3 machine ceiling: raw sumo throughput, 2 at once / 1", 2 * one / two, "x")
+        )
     for size in (6, 10, 20):
         label = f"grid {size}x{size} max-pressure"
         if label in results:
