@@ -35,6 +35,16 @@ Choices the appendix leaves open, stated here:
   ``hl_noise_sigma`` times the low level's current epsilon
   (``hl_sigma_times_eps``).
 * Fixed LToS keeps the initial weights forever (no noise, no high-level updates).
+* ``q_decomposed`` (ours, off by default): the shaped reward is linear in the
+  received weights, so the low level may be too. :class:`DecomposedQNet` gives
+  one component ``Q_i^(k)(o_i, a)`` per neighbourhood slot, each learned by TD on
+  the raw reward of the sender in slot k (the next action maximises the
+  combined target q), and ``q_i = sum_k w_ki Q_i^(k)``. Then
+  ``dv_i/dw_ki = Q_i^(k)(o_i, a*)`` exactly, the DDPG signal the high level
+  needs; with weights as edge features inside attention the network sees
+  little more than their total and the gradient is mostly noise (measured on
+  prisoner). The components treat the weights as constant over the return, the
+  slow-time-scale assumption of "Different Time Scales".
 """
 
 from __future__ import annotations
@@ -87,6 +97,7 @@ class LToSConfig(DGNConfig):
     hl_eps: float = 0.0  # eps_gaussian: chance per agent of Gaussian noise (Table 5 prisoner: 0.8)
     hl_ou_theta: float = 0.15  # OU mean reversion per high-level action (ours)
     selfishness: float = 0.8  # initial self-weight w_ii (Table 5: 0.5 / 0.5 / 0.8 / 0.9)
+    q_decomposed: bool = False  # low-level q linear in the received weights (ours; see above)
 
     def __post_init__(self) -> None:
         """Check the high-level fields too."""
@@ -189,6 +200,62 @@ class SharingPolicy(nn.Module):
         return torch.softmax(self.logits(obs), dim=-1)
 
 
+# -- the decomposed low level ---------------------------------------------------------------
+
+
+class DecomposedQNet(nn.Module):
+    """Low-level q linear in the received weights: one component per neighbourhood slot.
+
+    A DGN body without edge features gives features ``z``; the component of
+    agent i for slot k (sender ``j = index[i, k]``) is an MLP of
+    ``(z_i, z_j, [k is self])``, so permuting the neighbours permutes the
+    components the same way.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        config: DGNConfig,
+        index: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> None:
+        """DGN encoder and relation blocks, pairwise component head."""
+        super().__init__()
+        dim = config.hidden[-1]
+        self.encoder = mlp(obs_dim, config.hidden)
+        self.relations = nn.ModuleList(
+            Relation(dim, config.heads) for _ in range(config.conv_layers)
+        )
+        width = dim * (1 + config.conv_layers)
+        self.pair = mlp(2 * width + 1, (dim,), n_actions)
+        self.index: torch.Tensor
+        self.mask: torch.Tensor
+        self.register_buffer("index", index.clone())
+        self.register_buffer("mask", mask.clone())
+
+    def components(self, obs: torch.Tensor) -> torch.Tensor:
+        """``(B, N, K, A)``: ``Q_i^(k)(o, a)``, zero on padded slots."""
+        h = self.encoder(obs)
+        features = [h]
+        for relation in self.relations:
+            h = relation(h, self.index, self.mask)
+            features.append(h)
+        z = torch.cat(features, dim=-1)  # (B, N, Z)
+        z_j = gather_neighbours(z, self.index)  # (B, N, K, Z)
+        z_i = z[:, :, None].expand_as(z_j)
+        is_self = torch.zeros((*z_j.shape[:-1], 1))
+        is_self[:, :, 0] = 1.0
+        out = self.pair(torch.cat([z_i, z_j, is_self], dim=-1))
+        return out * self.mask[..., None].float()
+
+    def forward(self, obs: torch.Tensor, edges: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, N, A)``: ``q_i = sum_k w_ki Q_i^(k)`` for received weights ``(B, N, K, 1)``."""
+        if edges is None:
+            raise ValueError("the decomposed q needs the received weights")
+        return (edges * self.components(obs)).sum(dim=2)
+
+
 # -- the controller --------------------------------------------------------------------------
 
 
@@ -216,6 +283,14 @@ class LToS(DGN):
         self.hl_update_count = 0
 
     # -- acting ----------------------------------------------------------------------------
+
+    def _make_q_net(self) -> nn.Module:
+        if not self.config.q_decomposed:
+            return super()._make_q_net()
+        spec = self.spec
+        return DecomposedQNet(
+            spec.obs_dim, spec.n_actions, self.config, self.nbr_index, self.nbr_mask
+        )
 
     def _greedy_weights(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -276,6 +351,44 @@ class LToS(DGN):
             next_matrix = sharing_matrix(next_w, self.scatter)
             next_edges = received_weights(next_matrix, self.nbr_index, self.nbr_mask)[..., None]
         return reward, edges, next_edges
+
+    def _td_step(self, batch: Batch) -> float:
+        """Plain TD on the shaped reward, or per component when ``q_decomposed``.
+
+        Component k of agent i regresses on ``r_j + γ Q'_i^(k)(o', a*)`` for the
+        sender ``j = index[i, k]``, where ``a*`` maximises the combined target
+        ``sum_k w'_ki Q'_i^(k)(o', ·)`` under the target high level's weights.
+        """
+        if not self.config.q_decomposed:
+            return super()._td_step(batch)
+        cfg = self.config
+        assert isinstance(self.q_net, DecomposedQNet)
+        assert isinstance(self.q_target, DecomposedQNet)
+        raw = torch.from_numpy(batch.reward) * cfg.reward_scale  # (B, N)
+        sender_reward = raw[:, self.nbr_index] * self.nbr_mask.float()  # (B, N, K)
+        actions = torch.from_numpy(batch.actions)[:, :, None, None]
+        actions = actions.expand(-1, -1, self.nbr_index.shape[1], 1)
+        q = self.q_net.components(torch.from_numpy(batch.obs)).gather(-1, actions).squeeze(-1)
+        with torch.no_grad():
+            next_obs = torch.from_numpy(batch.next_obs)
+            next_matrix = sharing_matrix(self.phi_target(next_obs), self.scatter)
+            next_edges = received_weights(next_matrix, self.nbr_index, self.nbr_mask)[..., None]
+            next_parts = self.q_target.components(next_obs)  # (B, N, K, A)
+            combined = (next_edges * next_parts).sum(dim=2)
+            combined = combined.masked_fill(~torch.from_numpy(batch.next_mask), float("-inf"))
+            best = combined.argmax(dim=-1)[:, :, None, None].expand_as(actions)
+            next_q = next_parts.gather(-1, best).squeeze(-1)  # (B, N, K)
+            if cfg.terminal_on_done:
+                next_q = next_q * (~torch.from_numpy(batch.done)).float()[:, None, None]
+            target = sender_reward + cfg.gamma * next_q
+        real = self.nbr_mask.float().expand_as(q)
+        loss = ((q - target) ** 2 * real).sum() / real.sum()
+        self.q_optim.zero_grad()
+        loss.backward()
+        self.q_optim.step()
+        soft_update(self.q_target, self.q_net, cfg.tau)
+        self.update_count += 1
+        return float(loss.item())
 
     def observe(self, transition: Transition) -> dict[str, float]:
         """Low-level storing and updates, then a high-level round when one is due."""
