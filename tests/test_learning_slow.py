@@ -54,3 +54,24 @@ def test_ltos_trains_resumes_and_evaluates_on_sumo(tmp_path: Path) -> None:
         assert result.metrics.arrived > 0 and math.isfinite(result.metrics.avg_travel_time_s)
     finally:
         env.close()
+
+
+@pytest.mark.timeout(3600)
+def test_ltos_on_grid6x6_learns_to_beat_fixed_time_and_near_max_pressure(tmp_path: Path) -> None:
+    # Issue 4's learning check on the 6x6 grid with the LToS demand: 20 training episodes
+    # (about 10 s each on one core). Seed 0; the README's results table gives three seeds.
+    scenario = load_scenario("grid6x6")
+    env = make_env(scenario)
+    try:
+        baseline = {}
+        for name in ("fixed_time", "max_pressure"):
+            ctrl = make_controller(name, env.spec, 0)
+            baseline[name] = evaluate(env, ctrl, seed=1_000_000).metrics.avg_travel_time_s
+        ctrl = make_controller("ltos", env.spec, 0, scenario_hparams=scenario.hparams)
+        train(env, ctrl, out_dir=tmp_path, episodes=20, seed=0)
+        ltos = evaluate(env, ctrl, seed=1_000_000).metrics
+    finally:
+        env.close()
+    assert ltos.avg_travel_time_s < 0.6 * baseline["fixed_time"]
+    assert ltos.avg_travel_time_s < 1.25 * baseline["max_pressure"]
+    assert ltos.arrived > 0.95 * ltos.departed
