@@ -419,7 +419,13 @@ class LToS(DGN):
         obs = torch.from_numpy(batch.obs)
         matrix = sharing_matrix(self.phi(obs), self.scatter)
         edges = received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
-        value = masked_max(self.q_net(obs, edges), torch.from_numpy(batch.mask))  # (B, N)
+        if isinstance(self.q_net, DecomposedQNet):
+            with torch.no_grad():  # the components do not depend on phi: same gradient, cheaper
+                parts = self.q_net.components(obs)
+            q = (edges * parts).sum(dim=2)
+        else:
+            q = self.q_net(obs, edges)
+        value = masked_max(q, torch.from_numpy(batch.mask))  # (B, N)
         objective = value.sum(dim=1).mean()
         self.hl_optim.zero_grad()
         (-objective).backward(inputs=list(self.phi.parameters()))
