@@ -146,6 +146,29 @@ def shaped_rewards(matrix: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
 # -- the high-level network ------------------------------------------------------------------
 
 
+def slot_pairs(
+    obs: torch.Tensor,
+    encoder: nn.Module,
+    relations: nn.ModuleList,
+    index: torch.Tensor,
+    mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DGN body features paired per neighbourhood slot: ``(z_i, z_j)``, each ``(B, N, K, Z)``.
+
+    ``z`` concatenates the encoder output and every relation block's output;
+    ``z_j`` is the feature of the agent in slot k, so heads on the pair follow
+    the neighbour order.
+    """
+    h = encoder(obs)
+    features = [h]
+    for relation in relations:
+        h = relation(h, index, mask)
+        features.append(h)
+    z = torch.cat(features, dim=-1)  # (B, N, Z)
+    z_j = gather_neighbours(z, index)
+    return z[:, :, None].expand_as(z_j), z_j
+
+
 class SharingPolicy(nn.Module):
     """phi: observations ``(B, N, D)`` -> sharing weights ``(B, N, K)`` over each neighbourhood."""
 
@@ -181,14 +204,7 @@ class SharingPolicy(nn.Module):
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, N, K)`` logits, ``-inf`` on padded slots."""
-        h = self.encoder(obs)
-        features = [h]
-        for relation in self.relations:
-            h = relation(h, self.index, self.mask)
-            features.append(h)
-        z = torch.cat(features, dim=-1)  # (B, N, Z)
-        z_j = gather_neighbours(z, self.index)  # (B, N, K, Z)
-        z_i = z[:, :, None].expand_as(z_j)
+        z_i, z_j = slot_pairs(obs, self.encoder, self.relations, self.index, self.mask)
         logits = self.pair(torch.cat([z_i, z_j], dim=-1)).squeeze(-1)
         is_self = torch.zeros(logits.shape[-1])
         is_self[0] = 1.0
@@ -236,14 +252,7 @@ class DecomposedQNet(nn.Module):
 
     def components(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, N, K, A)``: ``Q_i^(k)(o, a)``, zero on padded slots."""
-        h = self.encoder(obs)
-        features = [h]
-        for relation in self.relations:
-            h = relation(h, self.index, self.mask)
-            features.append(h)
-        z = torch.cat(features, dim=-1)  # (B, N, Z)
-        z_j = gather_neighbours(z, self.index)  # (B, N, K, Z)
-        z_i = z[:, :, None].expand_as(z_j)
+        z_i, z_j = slot_pairs(obs, self.encoder, self.relations, self.index, self.mask)
         is_self = torch.zeros((*z_j.shape[:-1], 1))
         is_self[:, :, 0] = 1.0
         out = self.pair(torch.cat([z_i, z_j, is_self], dim=-1))
