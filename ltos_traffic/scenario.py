@@ -91,6 +91,19 @@ def check_positive(what: str, value: float) -> None:
         raise UserError(f"{what} must be a positive number of seconds, got {value!r}")
 
 
+def merged_params(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """A grid-world's ``[params]``: ``defaults`` overridden by ``raw``; unknown keys are an error.
+
+    ``train_episodes`` is allowed too (the runner reads it) and left out of the result.
+    """
+    unknown = set(raw) - set(defaults) - {"train_episodes"}
+    if unknown:
+        raise UserError(
+            f"scenario {name}: unknown [params] keys {sorted(unknown)}; allowed: {sorted(defaults)}"
+        )
+    return {**defaults, **{k: v for k, v in raw.items() if k in defaults}}
+
+
 def scenario_names() -> list[str]:
     """Names of the scenarios shipped in ``scenarios/``."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.scenario import Scenario
+from ltos_traffic.scenario import Scenario, merged_params
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
 
 N_ACTIONS = 9
@@ -277,13 +277,7 @@ class JungleEnv:
 
 
 def _check_params(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(raw) - set(DEFAULT_PARAMS) - {"train_episodes"}  # the runner reads the latter
-    if unknown:
-        raise UserError(
-            f"scenario {name}: unknown [params] keys {sorted(unknown)}; "
-            f"allowed: {sorted(DEFAULT_PARAMS)}"
-        )
-    params = {**DEFAULT_PARAMS, **{k: v for k, v in raw.items() if k in DEFAULT_PARAMS}}
+    params = merged_params(name, raw, DEFAULT_PARAMS)
     for key, value in params.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UserError(f"scenario {name}: params.{key} must be a number, got {value!r}")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.scenario import Scenario
+from ltos_traffic.scenario import Scenario, merged_params
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
 
 COOPERATE = 0
@@ -183,13 +183,7 @@ class PrisonerEnv:
 
 
 def _check_params(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(raw) - set(DEFAULT_PARAMS) - {"train_episodes"}  # the runner reads the latter
-    if unknown:
-        raise UserError(
-            f"scenario {name}: unknown [params] keys {sorted(unknown)}; "
-            f"allowed: {sorted(DEFAULT_PARAMS)}"
-        )
-    params = {**DEFAULT_PARAMS, **{k: v for k, v in raw.items() if k in DEFAULT_PARAMS}}
+    params = merged_params(name, raw, DEFAULT_PARAMS)
     topology = params["topology"]
     if topology not in TOPOLOGIES:
         raise UserError(f"scenario {name}: topology must be one of {TOPOLOGIES}, got {topology!r}")
