@@ -91,10 +91,17 @@ class SharingMeter:
     """
 
     def __init__(self, controller: Any) -> None:
-        """Attach to ``controller``."""
+        """Attach to ``controller``.
+
+        The weights are read at the steps where the controller's high level acts
+        (every ``config.hl_action_interval`` decisions, the weights then held), not at
+        every step: the same figure for a fraction of the forward passes.
+        """
         self._weights_of: Callable[[np.ndarray], np.ndarray] | None = getattr(
             controller, "sharing_weights", None
         )
+        self._every = max(1, int(getattr(getattr(controller, "config", None),
+                                         "hl_action_interval", 1)))  # fmt: skip
         self._sum: np.ndarray | None = None
         self._count = 0
 
@@ -105,7 +112,7 @@ class SharingMeter:
 
     def __call__(self, step: TimeStep, actions: np.ndarray) -> None:
         """Add the greedy weights for this step's observations."""
-        if self._weights_of is None:
+        if self._weights_of is None or step.t % self._every:
             return
         w = np.asarray(self._weights_of(step.obs), dtype=np.float64)
         self._sum = w if self._sum is None else self._sum + w
