@@ -270,7 +270,10 @@ def plot_metric_bars(
         ax.bar(names, means, yerr=spread, capsize=3, color=[colours[c] for c in names])
         ax.set_title(f"{metric.title}\n({metric.better} is better)", fontsize=9.5)
         ax.set_ylabel(metric.unit)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8.5)
+        ax.tick_params(axis="x", labelrotation=55, labelsize=8.5)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
     fig.suptitle(f"{scenario}: evaluation episode, mean over seeds (bars: std)")
     return _save(fig, path)
 
@@ -399,6 +402,10 @@ def plot_map(
     n_points = len(values) / len(controllers)
     marker = float(np.clip(9000.0 / n_points, 60.0, 900.0))
     text_size = float(np.clip(60.0 / math.sqrt(n_points), 5.5, 10.0))
+    # values as text only where they do not collide (regular grids); colour says it otherwise
+    points = np.unique(xy, axis=0)
+    gaps = np.linalg.norm(points[:, None] - points[None], axis=-1) + np.eye(len(points)) * 1e12
+    labelled = len(points) < 2 or float(gaps.min()) > 0.07 * float(span.max())
     scatter = None
     for ax, controller in zip(axes, controllers):
         rows = values[values["controller"] == controller]
@@ -416,7 +423,7 @@ def plot_map(
             linewidths=0.6,
             zorder=2,
         )
-        for x, y, v in zip(rows["x"], rows["y"], rows[column]):
+        for x, y, v in zip(rows["x"], rows["y"], rows[column]) if labelled else ():
             ax.annotate(
                 fmt.format(v),
                 (x, y),
