@@ -33,6 +33,7 @@ test-slow: $(STAMP) ## Run the slow learning tests
 
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check ltos_traffic baselines tests benchmarks
+	$(VENV)/bin/ruff format --check ltos_traffic baselines tests benchmarks
 	$(VENV)/bin/mypy
 
 format: $(STAMP) ## Format the code with ruff

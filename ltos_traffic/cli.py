@@ -133,8 +133,12 @@ def common_options(fn: Any) -> Any:
     help="Training episodes before evaluation (learning controllers).",
 )
 @click.option("--checkpoint", default=None, help="Evaluate this checkpoint, no training.")
-@click.option("--train", "train", is_flag=True,
-              help="Train from scratch even when a checkpoint ships for this scenario.")
+@click.option(
+    "--train",
+    "train",
+    is_flag=True,
+    help="Train from scratch even when a checkpoint ships for this scenario.",
+)
 @click.option("--gui", is_flag=True, help="Watch in sumo-gui (traci).")
 @click.option(
     "--backend", type=click.Choice(["libsumo", "traci"]), default="libsumo", show_default=True

@@ -19,18 +19,43 @@ from ltos_traffic.errors import UserError
     "--controllers", required=True, help="Comma-separated controllers, e.g. max_pressure,ltos."
 )
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: a process per job on this machine; ray: Ray tasks.")
-@click.option("--workers", type=int, default=None,
-              help="Jobs at once (local processes, or CPUs of a local Ray). Default: all cores.")
-@click.option("--address", default=None,
-              help="Existing Ray cluster (e.g. ray://head:10001 or auto); default: local Ray.")
-@click.option("--episodes", type=int, default=None,
-              help="Training episodes of learning controllers (default: the scenario's).")
-@click.option("--seconds", type=float, default=None,
-              help="Simulated seconds per episode (default: the scenario's).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override a hyperparameter of every controller (repeatable).")
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: a process per job on this machine; ray: Ray tasks.",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Jobs at once (local processes, or CPUs of a local Ray). Default: all cores.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Existing Ray cluster (e.g. ray://head:10001 or auto); default: local Ray.",
+)
+@click.option(
+    "--episodes",
+    type=int,
+    default=None,
+    help="Training episodes of learning controllers (default: the scenario's).",
+)
+@click.option(
+    "--seconds",
+    type=float,
+    default=None,
+    help="Simulated seconds per episode (default: the scenario's).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a hyperparameter of every controller (repeatable).",
+)
 @click.option("--out", default="runs", show_default=True, help="Root of run directories.")
 def sweep_cmd(
     net: str,

@@ -264,9 +264,7 @@ def test_sigkill_mid_episode_then_resume_continues_the_counter(tmp_path: Path) -
 
     def in_second_episode() -> bool:
         # episode 0 is in episodes.csv and SUMO's output folder of episode 1 exists
-        return len(_rows_if_complete(csv_path)) == 1 and any(
-            (tmp_path / "tmp").glob("ltos-sumo-*")
-        )
+        return len(_rows_if_complete(csv_path)) == 1 and any((tmp_path / "tmp").glob("ltos-sumo-*"))
 
     try:
         _wait_for(in_second_episode, 120, "episode 1 to start")

@@ -135,9 +135,10 @@ def test_no_subprocess_runs_through_a_shell() -> None:
     for rel, line, call in _calls():
         if _call_name(call).startswith("subprocess."):
             for kw in call.keywords:
-                assert not (kw.arg == "shell" and not (
-                    isinstance(kw.value, ast.Constant) and kw.value.value is False
-                )), f"{rel}:{line}"
+                assert not (
+                    kw.arg == "shell"
+                    and not (isinstance(kw.value, ast.Constant) and kw.value.value is False)
+                ), f"{rel}:{line}"
 
 
 # ----------------------------------------------------------- sockets

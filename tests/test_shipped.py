@@ -59,9 +59,7 @@ def test_grid6x6_checkpoint_reproduces_its_recorded_travel_time(path: Path):
     record = shipped_record(path)
     scenario = load_scenario(record["scenario"])
     metrics = evaluate_checkpoint(scenario, record["controller"], path, record["seed"])
-    assert metrics.avg_travel_time_s == pytest.approx(
-        record["eval"]["avg_travel_time_s"], rel=0.01
-    )
+    assert metrics.avg_travel_time_s == pytest.approx(record["eval"]["avg_travel_time_s"], rel=0.01)
 
 
 def test_shipped_checkpoint_on_another_network_is_a_clear_error(tmp_path: Path):
