@@ -35,16 +35,14 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.netfiles import NetFiles, cache_root, sumo_binary
+from ltos_traffic.netfiles import NetFiles, build_cached, cache_root, sumo_binary
 
 IMPORTER_VERSION = 2  # bump when the files written for the same inputs change
 
@@ -690,17 +688,5 @@ def resolve_dataset(name: str, data_dir: str | None = None) -> NetFiles:
     roadnet, flow = find_dataset(name, data_dir)
     final = cache_root() / "cityflow" / f"{name}-{dataset_key(roadnet, flow)}"
     files = NetFiles(final / f"{name}.net.xml", (final / f"{name}.rou.xml",))
-    if final.is_dir():
-        return files
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{name}-build-"))
-    try:
-        import_cityflow(roadnet, flow, name, tmp)
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process put a complete copy there first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    build_cached(final, lambda tmp: import_cityflow(roadnet, flow, name, tmp))
     return files

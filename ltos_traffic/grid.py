@@ -23,10 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.netfiles import NetFiles, cache_root, sumo_binary
+from ltos_traffic.netfiles import NetFiles, build_cached, cache_root, sumo_binary
 
 GRID_VERSION = 1  # bump when the generated files change
 LTOS_SEGMENTS = ((600, 1.0), (150, 4.0), (200, 3.0), (1200, 0.5), (120, 5.0), (300, 2.0))
@@ -100,23 +97,14 @@ class GridOptions:
 def build_grid(opts: GridOptions, *, cache: Path | None = None) -> NetFiles:
     """Generate (or reuse from the cache) the grid network and its routes."""
     root = (cache or cache_root()) / "grid" / f"grid{opts.rows}x{opts.cols}-{opts.key()}"
-    net, rou = root / "grid.net.xml", root / "grid.rou.xml"
-    if net.is_file() and rou.is_file():
-        return NetFiles(net, (rou,))
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".build-"))
-    try:
-        _build_net(opts, tmp)
-        nodes, edges = _read_plain(tmp / "plain")
-        write_routes(opts, nodes, edges, tmp / "grid.rou.xml")
-        try:
-            os.replace(tmp, root)
-        except OSError:  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return NetFiles(net, (rou,))
+    build_cached(root, lambda tmp: _build_files(opts, tmp))
+    return NetFiles(root / "grid.net.xml", (root / "grid.rou.xml",))
+
+
+def _build_files(opts: GridOptions, out: Path) -> None:
+    _build_net(opts, out)
+    nodes, edges = _read_plain(out / "plain")
+    write_routes(opts, nodes, edges, out / "grid.rou.xml")
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
