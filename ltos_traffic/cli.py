@@ -219,30 +219,18 @@ def main() -> None:
         sys.exit(130)
 
 
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules."""
-    import importlib
+def _register_commands() -> None:
+    """Commands that live in their own modules (they import this module's options)."""
+    from ltos_traffic.cli_cityflow import import_cityflow_cmd
+    from ltos_traffic.cli_report import compare_cmd, gui_cmd, report_cmd
+    from ltos_traffic.cli_sweep import sweep_cmd
+    from ltos_traffic.cli_train import train_cmd
 
-    for module, attr in (
-        ("ltos_traffic.cli_cityflow", "import_cityflow_cmd"),
-        ("ltos_traffic.cli_train", "train_cmd"),
-        ("ltos_traffic.cli_report", "compare_cmd"),
-        ("ltos_traffic.cli_report", "report_cmd"),
-        ("ltos_traffic.cli_report", "gui_cmd"),
-        ("ltos_traffic.cli_sweep", "sweep_cmd"),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        cmd = getattr(mod, attr, None)
-        if cmd is not None:
-            cli.add_command(cmd)
+    for cmd in (import_cityflow_cmd, train_cmd, compare_cmd, report_cmd, gui_cmd, sweep_cmd):
+        cli.add_command(cmd)
 
 
-_register_optional_commands()
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
