@@ -10,19 +10,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ltos_traffic import __version__
+from ltos_traffic.cli_common import common_options, format_table, resolve_scenario
 from ltos_traffic.errors import SimulationError, UserError
-from ltos_traffic.scenario import (
-    NET_ALIASES,
-    Scenario,
-    custom_scenario,
-    load_scenario,
-    scenario_names,
-)
+from ltos_traffic.scenario import NET_ALIASES, load_scenario, scenario_names
 
 SUMMARY_KEYS = (
     "avg_travel_time_s",
@@ -35,44 +29,6 @@ SUMMARY_KEYS = (
     "teleports",
     "episode_return",
 )
-
-
-def resolve_scenario(net: str, routes: tuple[str, ...], scenario: str | None) -> Scenario:
-    """``--net`` (alias or ``.net.xml`` path) and ``--scenario`` to a :class:`Scenario`."""
-    if scenario is not None:
-        base = load_scenario(scenario)
-    elif net in NET_ALIASES or not net.endswith(".xml"):
-        base = load_scenario(net) if net in NET_ALIASES else _unknown_net(net)
-    else:
-        base = load_scenario("grid6x6_v1")
-    if net.endswith(".xml"):
-        return custom_scenario(net, list(routes), base)
-    if routes:
-        raise UserError(
-            "--routes is only for --net PATH.net.xml (named networks ship their demand)"
-        )
-    return base
-
-
-def _unknown_net(net: str) -> Scenario:
-    names = ", ".join(sorted(NET_ALIASES))
-    raise UserError(f"unknown network {net!r}; use one of {names} or a path to a .net.xml file")
-
-
-def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain text table."""
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
-        return str(v)
-
-    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,29 +55,6 @@ def list_cmd() -> None:
     click.echo("scenarios (--scenario):")
     for name in scenario_names():
         click.echo(f"  {name:<20} {load_scenario(name).description}")
-
-
-def common_options(fn: Any) -> Any:
-    """Options shared by ``run`` and ``train``."""
-    options = [
-        click.option("--net", default="grid6x6", show_default=True,
-                     help="Network name (see `list`) or a path to a SUMO .net.xml."),
-        click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable)."),
-        click.option("--scenario", default=None,
-                     help="Scenario name or TOML path (overrides --net)."),
-        click.option("--controller", default="max_pressure", show_default=True),
-        click.option("--seconds", type=float, default=None,
-                     help="Simulated seconds per episode (default: the scenario's)."),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--out", default="runs", show_default=True, help="Root of run directories."),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Override a controller hyperparameter (repeatable)."),
-        click.option("--data-dir", default=None,
-                     help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA)."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 @cli.command("run")
@@ -220,7 +153,7 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    """Commands that live in their own modules (they import this module's options)."""
+    """Commands that live in their own modules (their shared options are in cli_common)."""
     from ltos_traffic.cli_cityflow import import_cityflow_cmd
     from ltos_traffic.cli_report import compare_cmd, gui_cmd, report_cmd
     from ltos_traffic.cli_sweep import sweep_cmd

@@ -35,7 +35,7 @@ def _seeds(text: str) -> list[int]:
 
 
 def _print_summary(report: Report) -> None:
-    from ltos_traffic.cli import format_table
+    from ltos_traffic.cli_common import format_table
     from ltos_traffic.report import format_cell, shown_metrics
 
     metrics = shown_metrics(report.summary)
@@ -109,7 +109,7 @@ def compare_cmd(
     seed, training episodes and hyperparameters. The report (report.md,
     report.html, figures/, tables/) is written to OUT.
     """
-    from ltos_traffic.cli import resolve_scenario
+    from ltos_traffic.cli_common import resolve_scenario
     from ltos_traffic.report import build_report, ensure_runs, load_runs
 
     if train_episodes is not None and train_episodes < 0:
@@ -197,7 +197,7 @@ def gui_cmd(
     data_dir: str | None,
 ) -> None:
     """Watch a controller drive sumo-gui; each signal shows its current phase by name."""
-    from ltos_traffic.cli import resolve_scenario
+    from ltos_traffic.cli_common import resolve_scenario
     from ltos_traffic.gui import watch
 
     if screenshot is not None and seconds is None:

@@ -76,7 +76,7 @@ def sweep_cmd(
 
     `ltos-traffic report OUT/<scenario>/*/seed*` then compares them.
     """  # fmt: skip
-    from ltos_traffic.cli import format_table, resolve_scenario
+    from ltos_traffic.cli_common import format_table, resolve_scenario
     from ltos_traffic.sweep import Job, job_grid, sweep
 
     if episodes is not None and episodes < 0:

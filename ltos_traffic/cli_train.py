@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ltos_traffic import rundir
-from ltos_traffic.cli import common_options, resolve_scenario
+from ltos_traffic.cli_common import common_options, resolve_scenario
 from ltos_traffic.errors import UserError
 
 
