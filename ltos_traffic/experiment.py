@@ -56,7 +56,8 @@ def run(
     """Train (learning controllers, unless ``checkpoint``) then evaluate; returns the summary.
 
     A learning controller with neither ``checkpoint`` nor ``episodes`` nor
-    ``train`` uses the checkpoint shipped for its scenario when there is one
+    ``train`` nor hyperparameter ``overrides`` (which the shipped policy was not
+    trained with) uses the checkpoint shipped for its scenario when there is one
     (:mod:`ltos_traffic.shipped`); the summary says so under ``"checkpoint"``.
 
     Writes ``config.json``, ``episodes.csv``, ``steps.csv`` and ``summary.json``
@@ -77,7 +78,7 @@ def run(
             controller_name, env.spec, seed, scenario_hparams=scenario.hparams, overrides=sets
         )
         learns = getattr(controller, "learns", False)
-        if learns and checkpoint is None and episodes is None and not train:
+        if learns and checkpoint is None and episodes is None and not train and not sets:
             from ltos_traffic.shipped import shipped_path
 
             found = shipped_path(scenario.name, controller_name)
