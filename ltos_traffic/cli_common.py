@@ -52,23 +52,37 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+NETWORK_OPTIONS = (
+    click.option("--net", default="grid6x6", show_default=True,
+                 help="Network name (see `list`) or a path to a SUMO .net.xml."),
+    click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable)."),
+    click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net)."),
+    click.option("--data-dir", default=None,
+                 help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA)."),
+)  # fmt: skip
+SECONDS_OPTION = click.option(
+    "--seconds", type=float, default=None,
+    help="Simulated seconds per episode (default: the scenario's).",
+)  # fmt: skip
+
+
+def network_options(fn: Any) -> Any:
+    """The options that choose the scenario (every command that runs one)."""
+    for option in reversed(NETWORK_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
 def common_options(fn: Any) -> Any:
-    """Options shared by ``run`` and ``train``."""
+    """Options shared by ``run`` and ``train``: the scenario, controller, seed, output."""
     options = [
-        click.option("--net", default="grid6x6", show_default=True,
-                     help="Network name (see `list`) or a path to a SUMO .net.xml."),
-        click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable)."),
-        click.option("--scenario", default=None,
-                     help="Scenario name or TOML path (overrides --net)."),
+        *NETWORK_OPTIONS,
         click.option("--controller", default="max_pressure", show_default=True),
-        click.option("--seconds", type=float, default=None,
-                     help="Simulated seconds per episode (default: the scenario's)."),
+        SECONDS_OPTION,
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--out", default="runs", show_default=True, help="Root of run directories."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="Override a controller hyperparameter (repeatable)."),
-        click.option("--data-dir", default=None,
-                     help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA)."),
     ]  # fmt: skip
     for option in reversed(options):
         fn = option(fn)

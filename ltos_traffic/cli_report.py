@@ -5,10 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from ltos_traffic.cli_common import (
+    SECONDS_OPTION,
+    format_table,
+    network_options,
+    resolve_scenario,
+)
 from ltos_traffic.errors import UserError
 
 if TYPE_CHECKING:
@@ -35,7 +41,6 @@ def _seeds(text: str) -> list[int]:
 
 
 def _print_summary(report: Report) -> None:
-    from ltos_traffic.cli_common import format_table
     from ltos_traffic.report import format_cell, shown_metrics
 
     metrics = shown_metrics(report.summary)
@@ -55,25 +60,8 @@ def _print_summary(report: Report) -> None:
     click.echo(f"report: {report.markdown}  {report.html}  ({len(report.figures)} figures)")
 
 
-NETWORK_OPTIONS = (
-    click.option("--net", default="grid6x6", show_default=True,
-                 help="Network name (see `list`) or a path to a SUMO .net.xml."),
-    click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable)."),
-    click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net)."),
-    click.option("--data-dir", default=None,
-                 help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA)."),
-)  # fmt: skip
-
-
-def _network_options(fn: Any) -> Any:
-    """The options that choose the scenario, shared by ``compare`` and ``gui``."""
-    for option in reversed(NETWORK_OPTIONS):
-        fn = option(fn)
-    return fn
-
-
 @click.command("compare")
-@_network_options
+@network_options
 @click.option(
     "--controllers", required=True, help="Comma-separated controllers, e.g. max_pressure,ltos."
 )
@@ -84,12 +72,7 @@ def _network_options(fn: Any) -> Any:
     default=None,
     help="Training episodes of learning controllers (default: the scenario's).",
 )
-@click.option(
-    "--seconds",
-    type=float,
-    default=None,
-    help="Simulated seconds per episode (default: the scenario's).",
-)
+@SECONDS_OPTION
 @click.option("--out", required=True, help="Root of the run directories; the report goes here too.")
 def compare_cmd(
     net: str,
@@ -109,7 +92,6 @@ def compare_cmd(
     seed, training episodes and hyperparameters. The report (report.md,
     report.html, figures/, tables/) is written to OUT.
     """
-    from ltos_traffic.cli_common import resolve_scenario
     from ltos_traffic.report import build_report, ensure_runs, load_runs
 
     if train_episodes is not None and train_episodes < 0:
@@ -146,7 +128,7 @@ def report_cmd(run_dirs: tuple[str, ...], out: str, controllers: str | None) -> 
 
 
 @click.command("gui")
-@_network_options
+@network_options
 @click.option("--controller", default="max_pressure", show_default=True)
 @click.option("--checkpoint", default=None, help="checkpoint.pt of a trained run to drive with.")
 @click.option(
@@ -197,7 +179,6 @@ def gui_cmd(
     data_dir: str | None,
 ) -> None:
     """Watch a controller drive sumo-gui; each signal shows its current phase by name."""
-    from ltos_traffic.cli_common import resolve_scenario
     from ltos_traffic.gui import watch
 
     if screenshot is not None and seconds is None:

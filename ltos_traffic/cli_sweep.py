@@ -9,12 +9,13 @@ from typing import Any
 
 import click
 
-from ltos_traffic.cli_report import _names, _network_options, _seeds
+from ltos_traffic.cli_common import SECONDS_OPTION, network_options
+from ltos_traffic.cli_report import _names, _seeds
 from ltos_traffic.errors import UserError
 
 
 @click.command("sweep")
-@_network_options
+@network_options
 @click.option(
     "--controllers", required=True, help="Comma-separated controllers, e.g. max_pressure,ltos."
 )
@@ -43,12 +44,7 @@ from ltos_traffic.errors import UserError
     default=None,
     help="Training episodes of learning controllers (default: the scenario's).",
 )
-@click.option(
-    "--seconds",
-    type=float,
-    default=None,
-    help="Simulated seconds per episode (default: the scenario's).",
-)
+@SECONDS_OPTION
 @click.option(
     "--set",
     "sets",
