@@ -6,6 +6,7 @@ SUMO failures into one line and exit code 1; never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -17,6 +18,7 @@ from ltos_traffic import __version__
 from ltos_traffic.cli_common import common_options, format_table, resolve_scenario
 from ltos_traffic.errors import SimulationError, UserError
 from ltos_traffic.scenario import NET_ALIASES, load_scenario, scenario_names
+from ltos_traffic.types import EpisodeMetrics
 
 SUMMARY_KEYS = (
     "avg_travel_time_s",
@@ -120,7 +122,14 @@ def run_cmd(
     if summary.get("checkpoint") and checkpoint is None:
         click.echo(f"using the shipped checkpoint {summary['checkpoint']} (--train retrains)")
     row = {"controller": controller, "net": scen.name, "seed": seed}
-    row.update({k: summary[k] for k in SUMMARY_KEYS if k in summary})
+    if scen.kind == "traffic":
+        row.update({k: summary[k] for k in SUMMARY_KEYS if k in summary})
+    else:  # grid-worlds: the return and the scenario's own figures (cooperation rate, ...)
+        standard = {f.name for f in dataclasses.fields(EpisodeMetrics)}
+        meta = {"controller", "net", "scenario", "seed", "eval_seed", "train_episodes", "wall_s",
+                "run_dir", "checkpoint", "net_file"}  # fmt: skip
+        row["episode_return"] = summary["episode_return"]
+        row.update({k: v for k, v in summary.items() if k not in standard | meta})
     click.echo(format_table([row], list(row)))
     click.echo(f"run directory: {summary['run_dir']}  ({time.perf_counter() - started:.1f} s)")
 
