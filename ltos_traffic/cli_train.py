@@ -51,8 +51,6 @@ def train_cmd(
 ) -> None:
     """Train a learning controller; the run directory gets checkpoint.pt and episodes.csv."""
     from ltos_traffic import experiment, training
-    from ltos_traffic.controllers.base import make_controller, parse_set_options
-    from ltos_traffic.envs.factory import make_env
 
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
@@ -60,18 +58,13 @@ def train_cmd(
         raise UserError(f"--episodes must be at least 1, got {episodes}")
     scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
     n = episodes if episodes is not None else experiment.default_episodes(scen)
-    experiment.seed_everything(seed)
-    sets_map = parse_set_options(list(sets))
-    out_dir = rundir.ensure_writable_dir(rundir.run_dir(Path(out), scen.name, controller, seed))
-    env_kwargs: dict[str, Any] = {}
-    if scen.kind == "traffic":
-        env_kwargs = {"data_dir": data_dir, "backend": "libsumo"}
-    env = make_env(scen, **env_kwargs)
+    traffic_options: dict[str, Any] = {"data_dir": data_dir, "backend": "libsumo"}
+    out_dir, env, ctrl = experiment.open_run(
+        scen, controller, seed=seed, out_root=Path(out), overrides=sets,
+        traffic_options=traffic_options,
+    )  # fmt: skip
     started = time.perf_counter()
     try:
-        ctrl = make_controller(
-            controller, env.spec, seed, scenario_hparams=scen.hparams, overrides=sets_map
-        )
         if not getattr(ctrl, "learns", False):
             raise UserError(f"controller {controller!r} does not learn; use `ltos-traffic run`")
         if not (resume and (out_dir / training.CHECKPOINT).is_file()):
@@ -87,8 +80,9 @@ def train_cmd(
             from ltos_traffic.parallel import EnvRecipe, train_parallel
 
             results = train_parallel(
-                EnvRecipe.of(scen, **env_kwargs), ctrl, env.spec, out_dir=out_dir, episodes=n,
-                seed=seed, workers=workers, resume=resume, progress=sys.stderr.isatty(),
+                EnvRecipe.of(scen, **experiment.env_options(scen, traffic_options)), ctrl,
+                env.spec, out_dir=out_dir, episodes=n, seed=seed, workers=workers,
+                resume=resume, progress=sys.stderr.isatty(),
             )  # fmt: skip
         else:
             results = training.train(

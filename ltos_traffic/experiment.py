@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ltos_traffic import rundir
+from ltos_traffic import rundir, training
 from ltos_traffic.controllers.base import make_controller, parse_set_options
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.runner import EpisodeResult, SharingMeter, run_episode
@@ -30,6 +30,42 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
+
+
+def env_options(scenario: Scenario, traffic_options: dict[str, Any] | None) -> dict[str, Any]:
+    """``make_env`` options: ``traffic_options`` for traffic, none for the grid-worlds."""
+    return dict(traffic_options or {}) if scenario.kind == "traffic" else {}
+
+
+def open_run(
+    scenario: Scenario,
+    controller_name: str,
+    *,
+    seed: int,
+    out_root: Path,
+    overrides: Sequence[str] = (),
+    traffic_options: dict[str, Any] | None = None,
+) -> tuple[Path, Any, Any]:
+    """Seed, make the run directory, the environment and the controller of one run.
+
+    ``traffic_options`` are ``TrafficEnv`` keyword arguments (data dir, backend,
+    GUI), used only for traffic scenarios. Returns ``(out_dir, env, controller)``;
+    the caller closes ``env``.
+    """
+    seed_everything(seed)
+    sets = parse_set_options(list(overrides))
+    out_dir = rundir.ensure_writable_dir(
+        rundir.run_dir(out_root, scenario.name, controller_name, seed)
+    )
+    env = make_env(scenario, **env_options(scenario, traffic_options))
+    try:
+        controller = make_controller(
+            controller_name, env.spec, seed, scenario_hparams=scenario.hparams, overrides=sets
+        )
+    except BaseException:
+        env.close()
+        raise
+    return out_dir, env, controller
 
 
 def eval_seed(seed: int) -> int:
@@ -63,29 +99,19 @@ def run(
     Writes ``config.json``, ``episodes.csv``, ``steps.csv`` and ``summary.json``
     into ``out_root/<scenario>/<controller>/seed<seed>/``.
     """
-    seed_everything(seed)
-    sets = parse_set_options(list(overrides))
-    out_dir = rundir.ensure_writable_dir(
-        rundir.run_dir(out_root, scenario.name, controller_name, seed)
-    )
-    env_kwargs: dict[str, Any] = {}
-    if scenario.kind == "traffic":
-        env_kwargs = {"data_dir": data_dir, "gui": gui, "backend": backend}
-    env = make_env(scenario, **env_kwargs)
+    out_dir, env, controller = open_run(
+        scenario, controller_name, seed=seed, out_root=out_root, overrides=overrides,
+        traffic_options={"data_dir": data_dir, "gui": gui, "backend": backend},
+    )  # fmt: skip
     started = time.perf_counter()
     try:
-        controller = make_controller(
-            controller_name, env.spec, seed, scenario_hparams=scenario.hparams, overrides=sets
-        )
         learns = getattr(controller, "learns", False)
-        if learns and checkpoint is None and episodes is None and not train and not sets:
+        if learns and checkpoint is None and episodes is None and not train and not overrides:
             from ltos_traffic.shipped import shipped_path
 
             found = shipped_path(scenario.name, controller_name)
             checkpoint = str(found) if found is not None else None
         if learns and checkpoint is not None:  # a bad checkpoint must not touch config.json
-            from ltos_traffic import training
-
             training.load_checkpoint_into(controller, Path(checkpoint))
         rundir.write_config(
             out_dir,
@@ -96,16 +122,12 @@ def run(
             extra={"episodes": episodes, "checkpoint": checkpoint},
         )
         trained = 0
-        if learns:
-            from ltos_traffic import training
-
-            if checkpoint is None:
-                n = episodes if episodes is not None else default_episodes(scenario)
-                training.train(
-                    env, controller, out_dir=out_dir, episodes=n, seed=seed,
-                    resume=resume, progress=progress,
-                )  # fmt: skip
-                trained = n
+        if learns and checkpoint is None:
+            trained = episodes if episodes is not None else default_episodes(scenario)
+            training.train(
+                env, controller, out_dir=out_dir, episodes=trained, seed=seed,
+                resume=resume, progress=progress,
+            )  # fmt: skip
         meter = SharingMeter(controller)
         result = run_episode(
             env, controller, seed=eval_seed(seed), explore=False, learn=False, on_step=meter

@@ -25,7 +25,7 @@ import torch
 from ltos_traffic import rundir, training
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.experiment import eval_seed, seed_everything
+from ltos_traffic.experiment import eval_seed, open_run, seed_everything
 from ltos_traffic.runner import run_episode
 from ltos_traffic.scenario import Scenario, load_scenario
 
@@ -81,12 +81,9 @@ def evaluate_checkpoint(scenario: Scenario, controller_name: str, path: Path, se
 def make_shipped(net: str, controller_name: str, *, episodes: int, seed: int, work: Path) -> Path:
     """Train, export and record one shipped checkpoint; returns its path."""
     scenario = load_scenario(net)
-    seed_everything(seed)
-    env = make_env(scenario)
+    out_dir, env, ctl = open_run(scenario, controller_name, seed=seed, out_root=work)
     started = time.perf_counter()
     try:
-        ctl = make_controller(controller_name, env.spec, seed, scenario_hparams=scenario.hparams)
-        out_dir = rundir.run_dir(work, scenario.name, controller_name, seed)
         training.train(env, ctl, out_dir=out_dir, episodes=episodes, seed=seed, resume=True,
                        progress=False)  # fmt: skip
     finally:
