@@ -146,6 +146,18 @@ def shaped_rewards(matrix: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
 # -- the high-level network ------------------------------------------------------------------
 
 
+def dgn_body(obs_dim: int, config: DGNConfig) -> tuple[nn.Module, nn.ModuleList, int]:
+    """Encoder MLP and relation blocks (no edge features) of the two pairwise heads.
+
+    Returns ``(encoder, relations, width)``, ``width`` being the size of the
+    concatenated features :func:`slot_pairs` pairs up.
+    """
+    dim = config.hidden[-1]
+    encoder = mlp(obs_dim, config.hidden)
+    relations = nn.ModuleList(Relation(dim, config.heads) for _ in range(config.conv_layers))
+    return encoder, relations, dim * (1 + config.conv_layers)
+
+
 def slot_pairs(
     obs: torch.Tensor,
     encoder: nn.Module,
@@ -178,11 +190,7 @@ class SharingPolicy(nn.Module):
         """DGN-style body (encoder + relation blocks), pairwise logit head, selfish bias."""
         super().__init__()
         dim = config.hidden[-1]
-        self.encoder = mlp(obs_dim, config.hidden)
-        self.relations = nn.ModuleList(
-            Relation(dim, config.heads) for _ in range(config.conv_layers)
-        )
-        width = dim * (1 + config.conv_layers)
+        self.encoder, self.relations, width = dgn_body(obs_dim, config)
         self.pair = mlp(2 * width, (dim,), 1)
         s = min(config.selfishness, 1.0 - 1e-6)
         self.self_logit = nn.Parameter(torch.tensor(math.log(s / (1.0 - s))))
@@ -239,11 +247,7 @@ class DecomposedQNet(nn.Module):
         """DGN encoder and relation blocks, pairwise component head."""
         super().__init__()
         dim = config.hidden[-1]
-        self.encoder = mlp(obs_dim, config.hidden)
-        self.relations = nn.ModuleList(
-            Relation(dim, config.heads) for _ in range(config.conv_layers)
-        )
-        width = dim * (1 + config.conv_layers)
+        self.encoder, self.relations, width = dgn_body(obs_dim, config)
         self.pair = mlp(2 * width + 1, (dim,), n_actions)
         self.index: torch.Tensor
         self.mask: torch.Tensor
