@@ -67,7 +67,9 @@ class TrafficEnv:
         self._incoming = np.full((self._n, self._lmax), n_lanes, dtype=np.int64)
         for i, x in enumerate(topo.intersections):
             self._incoming[i, : len(x.incoming)] = [index[lane] for lane in x.incoming]
-        self._inv_capacity = np.append(1.0 / topo.lane_capacity, 0.0).astype(np.float32)
+        # (N, L_max) 1 / capacity of each agent's incoming lanes (0 on padding)
+        inv_capacity = np.append(1.0 / topo.lane_capacity, 0.0).astype(np.float32)
+        self._inv_incoming = inv_capacity[self._incoming]
         self._legal = np.array([x.legal for x in topo.intersections], dtype=bool)
         self._greens = [x.green_states for x in topo.intersections]
         # yellow state string of every (agent, from phase, to phase), built once
@@ -155,12 +157,13 @@ class TrafficEnv:
         self.sim.advance_to(now + sc.decision_interval_s)
         self._t += 1
         lanes = self.sim.read()
-        halting = np.append(lanes.halting, 0.0)[self._incoming].sum(axis=1)
+        halting_in = np.append(lanes.halting, 0.0)[self._incoming]
+        halting = halting_in.sum(axis=1)
         reward = (-halting).astype(np.float32)
         self._queue_sum += float(halting.mean())
         self._return += float(reward.sum())
         done = self._t >= self._spec.episode_steps
-        step = self._timestep(lanes, reward, done=done)
+        step = self._timestep(lanes, reward, done=done, halting_in=halting_in)
         if done:
             self._metrics = self._finish()
         return step
@@ -183,10 +186,19 @@ class TrafficEnv:
 
     # -------------------------------------------------------------- helpers
 
-    def _timestep(self, lanes: LaneCounts, reward: np.ndarray, *, done: bool) -> TimeStep:
-        inv = self._inv_capacity[self._incoming]
-        veh = np.append(lanes.vehicles, 0.0)[self._incoming] * inv
-        halt = np.append(lanes.halting, 0.0)[self._incoming] * inv
+    def _timestep(
+        self,
+        lanes: LaneCounts,
+        reward: np.ndarray,
+        *,
+        done: bool,
+        halting_in: np.ndarray | None = None,
+    ) -> TimeStep:
+        """Build the TimeStep; ``halting_in`` is the ``(N, L_max)`` halting gather if done."""
+        if halting_in is None:
+            halting_in = np.append(lanes.halting, 0.0)[self._incoming]
+        veh = np.append(lanes.vehicles, 0.0)[self._incoming] * self._inv_incoming
+        halt = halting_in * self._inv_incoming
         obs = np.empty((self._n, self._spec.obs_dim), dtype=np.float32)
         obs[:, :N_PHASES] = 0.0
         obs[self._agents, self._phase] = 1.0
