@@ -205,21 +205,24 @@ def _write_connections(nodes: Nodes, edges: Edges, path: Path) -> None:
 # ---------------------------------------------------------------- demand
 
 
-def _grid_index(nodes: Nodes) -> tuple[list[float], list[float], dict[tuple[int, int], str]]:
-    """Intersection and fringe nodes by integer grid position (fringe at -1 and n)."""
-    xs = sorted({x for x, _, t in nodes.values() if t != "dead_end"})
-    ys = sorted({y for _, y, t in nodes.values() if t != "dead_end"})
-    step_x = xs[1] - xs[0] if len(xs) > 1 else None
-    step_y = ys[1] - ys[0] if len(ys) > 1 else None
-    by_pos: dict[tuple[int, int], str] = {}
-    for nid, (x, y, _) in nodes.items():
-        i = _index(x, xs, step_x)
-        j = _index(y, ys, step_y)
-        by_pos[(i, j)] = nid
-    return xs, ys, by_pos
+@dataclass(frozen=True)
+class GridIndex:
+    """Node ids by integer grid position; fringe nodes sit at -1 and ``nx`` / ``ny``."""
+
+    nx: int
+    ny: int
+    by_pos: dict[tuple[int, int], str]
+
+    @staticmethod
+    def of(nodes: Nodes) -> GridIndex:
+        """Index the nodes of a generated grid."""
+        xs = sorted({x for x, _, t in nodes.values() if t != "dead_end"})
+        ys = sorted({y for _, y, t in nodes.values() if t != "dead_end"})
+        by_pos = {(_index(x, xs), _index(y, ys)): nid for nid, (x, y, _) in nodes.items()}
+        return GridIndex(len(xs), len(ys), by_pos)
 
 
-def _index(v: float, vals: list[float], step: float | None) -> int:
+def _index(v: float, vals: list[float]) -> int:
     for k, u in enumerate(vals):
         if abs(u - v) < 1e-3:
             return k
@@ -235,10 +238,9 @@ def _path_edges(
     return " ".join(edges[(a, b)] for a, b in itertools.pairwise(ids))
 
 
-def straight_routes(nodes: Nodes, edges: Edges) -> list[str]:
+def straight_routes(grid: GridIndex, edges: Edges) -> list[str]:
     """The bi-directional straight-through routes (2 per row and 2 per column)."""
-    xs, ys, by_pos = _grid_index(nodes)
-    nx, ny = len(xs), len(ys)
+    nx, ny, by_pos = grid.nx, grid.ny, grid.by_pos
     routes = []
     for j in range(ny):
         row = [(i, j) for i in range(-1, nx + 1)]
@@ -249,9 +251,8 @@ def straight_routes(nodes: Nodes, edges: Edges) -> list[str]:
     return routes
 
 
-def _turning_route(rng: np.random.Generator, nodes: Nodes, edges: Edges, turn: str) -> str:
-    xs, ys, by_pos = _grid_index(nodes)
-    nx, ny = len(xs), len(ys)
+def _turning_route(rng: np.random.Generator, grid: GridIndex, edges: Edges, turn: str) -> str:
+    nx, ny, by_pos = grid.nx, grid.ny, grid.by_pos
     # pick an entry side and lane of the grid, a turning intersection on the way, then exit
     side = int(rng.integers(4))
     directions = [(1, 0), (-1, 0), (0, 1), (0, -1)]
@@ -280,7 +281,8 @@ def _turning_route(rng: np.random.Generator, nodes: Nodes, edges: Edges, turn: s
 def write_routes(opts: GridOptions, nodes: Nodes, edges: Edges, path: Path) -> None:
     """Write the demand preset ``opts.demand`` to ``path``."""
     rng = np.random.default_rng(opts.seed)
-    straight = straight_routes(nodes, edges)
+    grid = GridIndex.of(nodes)
+    straight = straight_routes(grid, edges)
     root = ET.Element("routes")
     base = {
         "length": "5",
@@ -294,10 +296,9 @@ def write_routes(opts: GridOptions, nodes: Nodes, edges: Edges, path: Path) -> N
     ET.SubElement(root, "vType", {"id": "car", **base})
     vehicles: list[tuple[float, dict[str, str], str]] = []
     if opts.demand == "colight":
-        n_rows = len({y for _, y, t in nodes.values() if t != "dead_end"})
         for r, route in enumerate(straight):
             # straight[] is row-forward, row-back, ..., col-forward, col-back
-            is_row = r < 2 * n_rows
+            is_row = r < 2 * grid.ny
             forward = r % 2 == 0
             if not forward:
                 continue  # CoLight "uni": W->E and S->N only
@@ -328,7 +329,7 @@ def write_routes(opts: GridOptions, nodes: Nodes, edges: Edges, path: Path) -> N
             if kind == "s":
                 route = straight[int(rng.integers(len(straight)))]
             else:
-                route = _turning_route(rng, nodes, edges, str(kind))
+                route = _turning_route(rng, grid, edges, str(kind))
             vehicles.append((float(t), {"type": "car"}, route))
     vehicles.sort(key=lambda v: v[0])
     for k, (t, attrs, route) in enumerate(vehicles):
