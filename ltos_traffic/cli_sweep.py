@@ -89,11 +89,16 @@ def sweep_cmd(
 
     def done(job: Job, summary: dict[str, Any]) -> None:
         tt = summary.get("avg_travel_time_s", math.nan)
-        click.echo(f"done  {job.controller} seed {job.seed}: travel time {tt:.1f} s", err=True)
+        delay = summary.get("avg_delay_s", math.nan)
+        click.echo(
+            f"done  {job.controller} seed {job.seed}: travel time {tt:.1f} s, delay {delay:.1f} s",
+            err=True,
+        )
 
     started = time.perf_counter()
     summaries = sweep(jobs, backend=backend, workers=workers, address=address, on_done=done)
-    keys = ("controller", "seed", "avg_travel_time_s", "throughput", "mean_queue", "wall_s")
+    keys = ("controller", "seed", "avg_travel_time_s", "avg_delay_s", "throughput", "mean_queue",
+            "wall_s")  # fmt: skip
     click.echo(format_table([{k: s.get(k, "") for k in keys} for s in summaries], list(keys)))
     click.echo(
         f"run directories under {Path(out) / scen.name}  ({time.perf_counter() - started:.1f} s)"

@@ -95,7 +95,7 @@ def train_cmd(
         m = results[-1].metrics
         click.echo(
             f"episode {n - 1}: return {m.episode_return:.1f}, "
-            f"travel time {m.avg_travel_time_s:.1f} s"
+            f"travel time {m.avg_travel_time_s:.1f} s, delay {m.avg_delay_s:.1f} s"
         )
     else:
         click.echo(f"already trained {n} episodes; nothing to do")

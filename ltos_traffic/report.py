@@ -64,6 +64,8 @@ class Metric:
 METRICS = (
     Metric("avg_travel_time_s", "Average travel time", "s", "lower"),
     Metric("avg_travel_time_all_s", "Travel time incl. unfinished", "s", "lower"),
+    Metric("avg_delay_s", "Average delay", "s", "lower"),
+    Metric("avg_delay_all_s", "Delay incl. unfinished", "s", "lower"),
     Metric("throughput", "Throughput", "veh/h", "higher"),
     Metric("mean_queue", "Mean queue", "veh per intersection", "lower"),
     Metric("mean_waiting_time_s", "Mean waiting time", "s", "lower"),
@@ -527,11 +529,13 @@ def _runs_block(runs: pd.DataFrame, metrics: Sequence[Metric]) -> Block:
 
 
 def _best_sentence(summary: pd.DataFrame) -> str:
-    """Which controller has the lowest travel time, on arrived and on all vehicles."""
+    """Which controller has the lowest travel time and delay, on arrived and on all vehicles."""
     parts = []
     for column, what in (
         ("avg_travel_time_s_mean", "Lowest average travel time"),
         ("avg_travel_time_all_s_mean", "counting vehicles still in the network"),
+        ("avg_delay_s_mean", "lowest average delay"),
+        ("avg_delay_all_s_mean", "counting vehicles still in the network"),
     ):
         valid = summary.dropna(subset=[column])
         if not valid.empty:
@@ -852,6 +856,9 @@ def ensure_runs(
                     episodes=train_episodes,
                     progress=progress,
                 )
-                log(f"      avg travel time {summary.get('avg_travel_time_s', math.nan):.1f} s")
+                log(
+                    f"      avg travel time {summary.get('avg_travel_time_s', math.nan):.1f} s, "
+                    f"avg delay {summary.get('avg_delay_s', math.nan):.1f} s"
+                )
             dirs.append(directory)
     return dirs

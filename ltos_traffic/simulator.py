@@ -47,12 +47,16 @@ class TripStats:
 
     ``durations`` are arrival minus departure of arrived vehicles; ``unfinished``
     are the times so far of vehicles still running at the end (tripinfo's
-    ``write-unfinished``), both seconds.
+    ``write-unfinished``); ``time_losses`` and ``unfinished_time_losses`` are
+    tripinfo's ``timeLoss`` of the same vehicles (the time lost against driving
+    at the desired speed, so far for unfinished ones). All seconds.
     """
 
     durations: np.ndarray
     waiting_times: np.ndarray
     unfinished: np.ndarray
+    time_losses: np.ndarray
+    unfinished_time_losses: np.ndarray
     loaded: int
     departed: int
     waiting_to_insert: int
@@ -295,6 +299,8 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
     durations: list[float] = []
     waits: list[float] = []
     unfinished: list[float] = []
+    losses: list[float] = []
+    unfinished_losses: list[float] = []
     end_time = 0.0
     if tripinfo.is_file():
         for _, el in ET.iterparse(tripinfo):
@@ -302,12 +308,15 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
                 continue
             duration = float(el.get("duration", "nan"))
             arrival = float(el.get("arrival", "-1"))
+            loss = float(el.get("timeLoss", "nan"))
             if arrival >= 0:
                 durations.append(duration)
                 waits.append(float(el.get("waitingTime", "0")))
+                losses.append(loss)
                 end_time = max(end_time, arrival)
             elif math.isfinite(duration) and float(el.get("depart", "-1")) >= 0:
                 unfinished.append(duration)
+                unfinished_losses.append(loss)
             el.clear()
     loaded = departed = waiting = teleports = 0
     if statistics.is_file():
@@ -324,6 +333,8 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
         durations=np.asarray(durations, dtype=np.float64),
         waiting_times=np.asarray(waits, dtype=np.float64),
         unfinished=np.asarray(unfinished, dtype=np.float64),
+        time_losses=np.asarray(losses, dtype=np.float64),
+        unfinished_time_losses=np.asarray(unfinished_losses, dtype=np.float64),
         loaded=loaded,
         departed=departed,
         waiting_to_insert=waiting,

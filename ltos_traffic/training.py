@@ -194,6 +194,7 @@ def train(
                 ep=k,
                 ret=f"{result.metrics.episode_return:.1f}",
                 tt=f"{result.metrics.avg_travel_time_s:.1f}s",
+                delay=f"{result.metrics.avg_delay_s:.1f}s",
             )
     finally:
         bar.close()

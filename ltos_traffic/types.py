@@ -136,6 +136,11 @@ class EpisodeMetrics:
         avg_travel_time_all_s: mean over every vehicle that departed, counting
             vehicles still in the network with their time so far (the CityFlow
             convention), seconds.
+        avg_delay_s: mean delay of vehicles that arrived, seconds (SUMO tripinfo
+            ``timeLoss``: the time lost against driving at the desired speed;
+            the delay RESCO and most signal-control papers report).
+        avg_delay_all_s: the same over every vehicle that departed, counting
+            vehicles still in the network with their delay so far, seconds.
         arrived: vehicles that reached their destination.
         departed: vehicles inserted into the network.
         running: vehicles still in the network at the end.
@@ -152,6 +157,8 @@ class EpisodeMetrics:
     episode_return: float
     avg_travel_time_s: float = float("nan")
     avg_travel_time_all_s: float = float("nan")
+    avg_delay_s: float = float("nan")
+    avg_delay_all_s: float = float("nan")
     arrived: int = 0
     departed: int = 0
     running: int = 0
@@ -169,6 +176,8 @@ class EpisodeMetrics:
             "episode_return": self.episode_return,
             "avg_travel_time_s": self.avg_travel_time_s,
             "avg_travel_time_all_s": self.avg_travel_time_all_s,
+            "avg_delay_s": self.avg_delay_s,
+            "avg_delay_all_s": self.avg_delay_all_s,
             "arrived": self.arrived,
             "departed": self.departed,
             "running": self.running,

@@ -11,7 +11,16 @@ import pytest
 
 from ltos_traffic.rundir import read_csv
 
-REQUIRED = {"avg_travel_time_s", "arrived", "throughput", "mean_queue", "controller", "net", "seed"}
+REQUIRED = {
+    "avg_travel_time_s",
+    "avg_delay_s",
+    "arrived",
+    "throughput",
+    "mean_queue",
+    "controller",
+    "net",
+    "seed",
+}
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

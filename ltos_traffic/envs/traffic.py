@@ -220,17 +220,20 @@ class TrafficEnv:
         seconds = self._t * self.scenario.decision_interval_s
         arrived = int(trips.durations.size)
         all_times = np.concatenate([trips.durations, trips.unfinished])
+        all_losses = np.concatenate([trips.time_losses, trips.unfinished_time_losses])
         return EpisodeMetrics(
             episode_return=self._return,
-            avg_travel_time_s=float(trips.durations.mean()) if arrived else float("nan"),
-            avg_travel_time_all_s=float(all_times.mean()) if all_times.size else float("nan"),
+            avg_travel_time_s=_mean(trips.durations),
+            avg_travel_time_all_s=_mean(all_times),
+            avg_delay_s=_mean(trips.time_losses),
+            avg_delay_all_s=_mean(all_losses),
             arrived=arrived,
             departed=trips.departed,
             running=int(trips.unfinished.size),
             waiting_to_insert=trips.waiting_to_insert,
             throughput=arrived * 3600.0 / seconds if seconds else float("nan"),
             mean_queue=self._queue_sum / max(self._t, 1),
-            mean_waiting_time_s=float(trips.waiting_times.mean()) if arrived else float("nan"),
+            mean_waiting_time_s=_mean(trips.waiting_times),
             teleports=trips.teleports,
             sim_seconds=seconds,
         )
@@ -243,3 +246,8 @@ class TrafficEnv:
             "agents": self._n,
             "tracked_lanes": len(self.topology.lanes),
         }
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of ``values``; NaN when empty (no vehicle to average over)."""
+    return float(values.mean()) if values.size else float("nan")
