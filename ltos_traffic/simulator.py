@@ -2,8 +2,13 @@
 
 libsumo (in-process, fast) is the default; traci (a socket to a ``sumo`` or
 ``sumo-gui`` process) is used when the GUI is asked for or ``backend="traci"``.
-libsumo allows one simulation per process, so parallel simulations are
-separate processes.
+libsumo holds one simulation per process: the first simulator started in a
+process runs it in-process, and one started while another holds it runs libsumo
+in a worker process of its own (``python -m ltos_traffic.simulator``, driven
+over two pipes, no socket), which it keeps until :meth:`SumoSimulator.close`.
+The SUMO command is the same either way, and so are the results. Requests that
+need no answer (phase settings, steps) are not waited for, so the worker
+simulates while the caller computes its next decision.
 
 Lane state is returned as numpy arrays in the fixed lane order given at
 construction. With traci every call is a socket round trip, so lanes are read
@@ -18,12 +23,17 @@ Travel times come from SUMO's own tripinfo output, parsed after each episode.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +84,8 @@ class SumoSimulator:
         tls_ids: ids of the traffic lights :meth:`set_states` addresses, in order.
         end_s: simulated seconds per episode (vehicles still running then are
             reported as unfinished).
+        begin_s: SUMO time at which the simulation begins, seconds.
+        additional_files: SUMO additional files (signal programs, vehicle types, ...).
         backend: ``"libsumo"`` (default) or ``"traci"``.
         gui: run ``sumo-gui`` (implies traci).
         sumo_args: extra SUMO options.
@@ -88,6 +100,8 @@ class SumoSimulator:
         lanes: Sequence[str],
         tls_ids: Sequence[str],
         end_s: float,
+        begin_s: float = 0.0,
+        additional_files: Sequence[Path] = (),
         backend: str = "libsumo",
         gui: bool = False,
         sumo_args: Sequence[str] = (),
@@ -100,11 +114,14 @@ class SumoSimulator:
         self.lanes = list(lanes)
         self.tls_ids = list(tls_ids)
         self.end_s = float(end_s)
+        self.begin_s = float(begin_s)
+        self.additional_files = tuple(Path(a) for a in additional_files)
         self.gui = gui
         self.backend = "traci" if gui else backend
         self.sumo_args = list(sumo_args)
         self.gui_args = list(gui_args)
         self._api: Any = None
+        self._worker: _Worker | None = None  # libsumo in a child process, once needed
         self._label: str | None = None
         self._workdir: Path | None = None
         self._lane_index = {lane: k for k, lane in enumerate(self.lanes)}
@@ -118,15 +135,15 @@ class SumoSimulator:
         return self._api is not None
 
     def start(self, seed: int) -> None:
-        """Start a new simulation seeded with ``seed`` (closing any running one)."""
-        self.close()
+        """Start a new simulation seeded with ``seed`` (ending any running one)."""
+        self._end()
         self._workdir = Path(tempfile.mkdtemp(prefix="ltos-sumo-"))
         cmd = [
             sumo_binary("sumo-gui" if self.gui else "sumo"),
             "-n", str(self.net_file),
             "-r", ",".join(str(r) for r in self.route_files),
             "--seed", str(int(seed)),
-            "--begin", "0",
+            "--begin", repr(self.begin_s),
             "--no-step-log", "true",
             "--no-warnings", "true",
             "--duration-log.disable", "true",
@@ -135,14 +152,32 @@ class SumoSimulator:
             "--statistic-output", str(self._workdir / "statistics.xml"),
             *self.sumo_args,
         ]  # fmt: skip
+        if self.additional_files:
+            cmd += ["-a", ",".join(str(a) for a in self.additional_files)]
         if self.gui:
             cmd += self.gui_args
+        self._launch(cmd)
+        self.time_s = self.begin_s
+
+    def _launch(self, cmd: list[str]) -> None:
+        """Start SUMO with ``cmd`` in-process, in this simulator's worker or over traci."""
+        if self.backend == "libsumo" and (self._worker is not None or _ACTIVE):
+            try:  # another simulator holds this process's libsumo
+                self._worker = self._worker or _Worker()
+                self._worker.call("start", cmd, self.lanes, self.tls_ids)
+            except SimulationError:
+                self._cleanup_dir()
+                raise
+            except OSError as exc:
+                self._stop_worker()
+                self._cleanup_dir()
+                raise SimulationError(f"SUMO failed to start: {_one_line(exc)}") from exc
+            self._api = self._worker
+            return
         try:
             if self.backend == "libsumo":
                 import libsumo
 
-                if _ACTIVE:
-                    _ACTIVE[0].close()
                 libsumo.start(cmd)
                 self._api = libsumo
                 _ACTIVE.append(self)
@@ -156,11 +191,10 @@ class SumoSimulator:
             self._api = None
             self._cleanup_dir()
             raise SimulationError(f"SUMO failed to start: {_one_line(exc)}") from exc
-        self.time_s = 0.0
         if self.backend == "libsumo":  # read() uses per-lane getters: check the ids once
             missing = set(self.lanes) - set(self._api.lane.getIDList())
             if missing:
-                self.close()
+                self._end()
                 raise SimulationError(f"SUMO has no lane {sorted(missing)[0]!r}")
             return
         try:
@@ -173,6 +207,9 @@ class SumoSimulator:
     def set_states(self, indices: Sequence[int], states: Sequence[str]) -> None:
         """Set the red/yellow/green state string of the given traffic lights."""
         api = self._require()
+        if api is self._worker:
+            self._remote("set_states", list(indices), list(states))
+            return
         try:
             for i, state in zip(indices, states):
                 api.trafficlight.setRedYellowGreenState(self.tls_ids[i], state)
@@ -182,6 +219,10 @@ class SumoSimulator:
     def advance_to(self, time_s: float) -> None:
         """Simulate until ``time_s`` (one call, however many 1-s steps)."""
         api = self._require()
+        if api is self._worker:
+            self._remote("advance_to", float(time_s))
+            self.time_s = float(time_s)
+            return
         try:
             api.simulationStep(float(time_s))
         except Exception as exc:
@@ -192,6 +233,9 @@ class SumoSimulator:
         """Vehicles and halting vehicles on every tracked lane (getters or subscriptions)."""
         api = self._require()
         n = len(self.lanes)
+        if api is self._worker:
+            counts = np.frombuffer(self._remote("read", answer=True), np.float32).copy()
+            return LaneCounts(counts[:n], counts[n:])
         if self.backend == "libsumo":
             try:
                 vehicles = np.fromiter(
@@ -221,7 +265,7 @@ class SumoSimulator:
         """End the simulation and return its trip statistics."""
         self._require()
         workdir = self._workdir
-        self.close(keep_outputs=True)
+        self._end(keep_outputs=True)
         assert workdir is not None
         try:
             return parse_outputs(workdir / "tripinfo.xml", workdir / "statistics.xml")
@@ -229,7 +273,12 @@ class SumoSimulator:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def close(self, *, keep_outputs: bool = False) -> None:
-        """Close the simulation if running; safe to call any number of times."""
+        """Close the simulation and its worker process, if any; safe to call any number of times."""
+        self._end(keep_outputs=keep_outputs)
+        self._stop_worker()
+
+    def _end(self, *, keep_outputs: bool = False) -> None:
+        """End the running simulation, if any (SUMO writes its outputs); keep the worker."""
         api, self._api = self._api, None
         if api is not None:
             with contextlib.suppress(Exception):
@@ -280,13 +329,133 @@ class SumoSimulator:
         return self._api
 
     def _fail(self, exc: BaseException) -> Any:
-        self.close()
+        self._end()
         raise SimulationError(f"SUMO died at t={self.time_s:.0f} s: {_one_line(exc)}") from exc
+
+    def _remote(self, *request: Any, answer: bool = False) -> bytes:
+        """Send a request to the worker (and wait for its answer); failures end the episode."""
+        assert self._worker is not None
+        try:
+            return self._worker.call(*request) if answer else self._worker.post(*request)
+        except SimulationError:  # SUMO failed in the worker, which closed it there
+            self._end()
+            raise
+        except (OSError, EOFError) as exc:  # the worker process is gone
+            self._stop_worker()
+            return self._fail(RuntimeError(f"its worker process exited ({_one_line(exc)})"))
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
 
     def _cleanup_dir(self) -> None:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+
+
+class _Worker:
+    """libsumo in a child process, driven over two pipes by a :class:`SumoSimulator`.
+
+    Requests are JSON lists ``[operation, *arguments]``. ``start``, ``read`` and
+    ``close`` are answered (``K`` + payload, or ``E`` + the error message);
+    ``set_states`` and ``advance_to`` are not: the error of a failed one is the
+    answer to the next answered request.
+    """
+
+    def __init__(self) -> None:
+        child_in, to_child = os.pipe()  # requests: we write, the child reads
+        from_child, child_out = os.pipe()  # answers: the child writes, we read
+        package_root = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "ltos_traffic.simulator", str(child_in), str(child_out)],
+                pass_fds=(child_in, child_out),
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": path},
+            )
+        finally:
+            os.close(child_in)
+            os.close(child_out)
+        self._requests = Connection(to_child, readable=False)
+        self._answers = Connection(from_child, writable=False)
+
+    def post(self, *request: Any) -> bytes:
+        """Send a request without waiting."""
+        self._requests.send_bytes(json.dumps(request).encode())
+        return b""
+
+    def call(self, *request: Any) -> bytes:
+        """Send a request and return its answer's payload.
+
+        Raises:
+            SimulationError: SUMO failed in the worker (this request or an earlier one).
+            EOFError, OSError: the worker process is gone.
+        """
+        self.post(*request)
+        answer = self._answers.recv_bytes()
+        if answer[:1] != b"K":
+            raise SimulationError(answer[1:].decode())
+        return answer[1:]
+
+    def close(self) -> None:
+        """End the worker's simulation (SUMO writes its outputs)."""
+        self.call("close")
+
+    def stop(self) -> None:
+        """End the worker process."""
+        with contextlib.suppress(OSError):
+            self.post("exit")
+        self._requests.close()
+        self._answers.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+def _serve(requests: Connection, answers: Connection) -> None:
+    """The worker's loop: requests of one parent :class:`SumoSimulator` until ``exit``."""
+    sim = SumoSimulator(Path(), (), lanes=(), tls_ids=(), end_s=0.0)
+    failed = ""  # the error of a request that was not answered
+    while True:
+        try:
+            operation, *args = json.loads(requests.recv_bytes())
+        except EOFError:  # the parent is gone
+            break
+        if operation == "exit":
+            break
+        try:
+            if operation == "start":
+                failed = ""
+                cmd, lanes, tls_ids = args
+                sim = SumoSimulator(Path(), (), lanes=lanes, tls_ids=tls_ids, end_s=0.0)
+                sim._launch(cmd)
+                answers.send_bytes(b"K")
+            elif operation == "close":
+                failed = ""
+                sim.close()
+                answers.send_bytes(b"K")
+            elif failed:
+                if operation == "read":
+                    answers.send_bytes(b"E" + failed.encode())
+            elif operation == "set_states":
+                sim.set_states(*args)
+            elif operation == "advance_to":
+                sim.advance_to(*args)
+            elif operation == "read":
+                answers.send_bytes(b"K" + np.concatenate(sim.read()).tobytes())
+            else:
+                raise SimulationError(f"unknown worker request {operation!r}")
+        except SimulationError as exc:
+            if operation in ("start", "read"):
+                answers.send_bytes(b"E" + str(exc).encode())
+            else:
+                failed = str(exc)
+    sim.close()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -340,4 +509,13 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
         waiting_to_insert=waiting,
         teleports=teleports,
         end_time_s=end_time,
+    )
+
+
+if __name__ == "__main__":  # a worker started by _Worker: python -m ltos_traffic.simulator IN OUT
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _serve(
+        Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)
     )
