@@ -25,8 +25,9 @@ vehicle type per distinct CityFlow vehicle. The result is checked: every
 route's consecutive edges must be connected in the SUMO network.
 
 The LToS datasets themselves are third-party files that the project never
-commits; :func:`resolve_dataset` finds them on disk and imports them once into
-the cache.
+commits: :data:`DATASETS` pins each file of the authors' release (path, commit,
+SHA-256), :mod:`ltos_traffic.datafetch` downloads them, and
+:func:`resolve_dataset` finds them on disk and imports them once into the cache.
 """
 
 from __future__ import annotations
@@ -604,28 +605,74 @@ def import_cityflow(roadnet: Path, flow: Path, name: str, out_dir: Path) -> NetF
 
 # ---------------------------------------------------------------- the LToS datasets
 
+# The authors' public release: github.com/zhuliwen/RoadnetSZ, folder code/LToS/data/. It has
+# no licence, so the project fetches it (``ltos-traffic data fetch``) and never ships it.
+UPSTREAM_REPO = "zhuliwen/RoadnetSZ"
+UPSTREAM_COMMIT = "80a2785961b9439b6b92637e5cecd42ab5733052"  # 2024-05-08, its HEAD
+UPSTREAM_URL = f"https://raw.githubusercontent.com/{UPSTREAM_REPO}/{UPSTREAM_COMMIT}"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One file of the authors' release, pinned.
+
+    Attributes:
+        path: path inside the upstream repository at :data:`UPSTREAM_COMMIT`.
+        sha256: SHA-256 of its bytes, hex.
+        size: its size, bytes.
+    """
+
+    path: str
+    sha256: str
+    size: int
+
+    def url(self, base_url: str = UPSTREAM_URL) -> str:
+        """Download address under ``base_url`` (default: GitHub's raw files at the commit)."""
+        return f"{base_url.rstrip('/')}/{self.path}"
+
 
 @dataclass(frozen=True)
 class Dataset:
-    """Where one LToS CityFlow dataset lives inside the data folder.
+    """Where one LToS CityFlow dataset lives inside the data folder, and where it comes from.
 
     Attributes:
         folder: sub-folder of the data folder.
         roadnet: roadnet file name.
         flow: flow file name.
+        roadnet_upstream: the roadnet in the authors' release.
+        flow_upstream: the flow in the authors' release (its upstream name differs).
     """
 
     folder: str
     roadnet: str
     flow: str
+    roadnet_upstream: Upstream
+    flow_upstream: Upstream
+
+    def files(self) -> tuple[tuple[str, Upstream], ...]:
+        """``(file name in the data folder, upstream file)`` for the roadnet and the flow."""
+        return ((self.roadnet, self.roadnet_upstream), (self.flow, self.flow_upstream))
 
 
+_RELEASE = "code/LToS/data"
 DATASETS: dict[str, Dataset] = {
     # "Fuhua", Futian CBD: 33 signalised intersections, 1,775 vehicles in 3,600 s.
-    "shenzhen": Dataset("shenzhen", "roadnet_1_33.json", "flow_fuhua_real_1775.json"),
+    "shenzhen": Dataset(
+        "shenzhen", "roadnet_1_33.json", "flow_fuhua_real_1775.json",
+        Upstream(f"{_RELEASE}/Fuhua/1_33/roadnet_1_33.json",
+                 "f8a25bea1df184e2e7627204d9508252afd39f74eda40f324427370c9ff7bb32", 671_333),
+        Upstream(f"{_RELEASE}/Fuhua/1_33/anon_1_33_fuhua_0.4x24hto1h.json",
+                 "f72891a22dd624229eb8c937706f5b97b0a07f980c13f315a5bf94efc6ea7151", 837_800),
+    ),
     # The LToS 6x6 grid: 100 m blocks, 2,570 vehicles in 3,600 s.
-    "ltos6x6": Dataset("grid6x6", "roadnet_6_6.json", "flow_6_6_small_2570_bi.json"),
-}
+    "ltos6x6": Dataset(
+        "grid6x6", "roadnet_6_6.json", "flow_6_6_small_2570_bi.json",
+        Upstream(f"{_RELEASE}/Small/6_6/roadnet_6_6.json",
+                 "c604fa997c57bb4a9548f66d6f10802d12ef7035967828e6532fbce51e6801b3", 2_007_068),
+        Upstream(f"{_RELEASE}/Small/6_6/anon_6_6_small_2570_bi.json",
+                 "fb1bef33ee74b35d08d78f007ab2128ecb348b7adc9e2d1b4d4a92ba53642a6d", 1_258_107),
+    ),
+}  # fmt: skip
 
 
 def default_data_dir() -> Path:
@@ -633,34 +680,58 @@ def default_data_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "data" / "ltos-cityflow"
 
 
-def find_dataset(name: str, data_dir: str | None = None) -> tuple[Path, Path]:
-    """The roadnet and flow files of a named dataset.
-
-    The data folder is ``data_dir`` if given, else ``$LTOS_DATA`` if set, else
-    :func:`default_data_dir`. The files are looked for in
-    ``<folder>/<dataset folder>/`` and then directly in ``<folder>``.
+def dataset(name: str) -> Dataset:
+    """The dataset called ``name``.
 
     Raises:
-        UserError: unknown name, or the files are not there (the message says
-            where to put them).
+        UserError: an unknown name, listing the known ones.
     """
     if name not in DATASETS:
         raise UserError(f"unknown CityFlow dataset {name!r}; choose one of {sorted(DATASETS)}")
-    ds = DATASETS[name]
+    return DATASETS[name]
+
+
+def data_root(data_dir: str | None = None) -> tuple[Path, str]:
+    """The data folder and what chose it (for messages).
+
+    ``data_dir`` if given (``--data-dir``), else ``$LTOS_DATA`` if set, else
+    :func:`default_data_dir`. Finding and fetching the data both use this rule.
+    """
     if data_dir:
-        root, origin = Path(data_dir).expanduser(), "--data-dir"
-    elif os.environ.get("LTOS_DATA"):
-        root, origin = Path(os.environ["LTOS_DATA"]).expanduser(), "LTOS_DATA"
-    else:
-        root, origin = default_data_dir(), "the default location"
+        return Path(data_dir).expanduser(), "--data-dir"
+    if os.environ.get("LTOS_DATA"):
+        return Path(os.environ["LTOS_DATA"]).expanduser(), "LTOS_DATA"
+    return default_data_dir(), "the default location"
+
+
+def manual_route(name: str, root: Path) -> str:
+    """How to get a dataset by hand: each upstream file's URL and where to put it."""
+    ds = dataset(name)
+    return " and ".join(f"{up.url()} as {root / ds.folder / file}" for file, up in ds.files())
+
+
+def find_dataset(name: str, data_dir: str | None = None) -> tuple[Path, Path]:
+    """The roadnet and flow files of a named dataset.
+
+    The data folder is chosen by :func:`data_root`. The files are looked for in
+    ``<folder>/<dataset folder>/`` and then directly in ``<folder>``.
+
+    Raises:
+        UserError: unknown name, or the files are not there (the message names
+            the fetch command and the manual route).
+    """
+    ds = dataset(name)
+    root, origin = data_root(data_dir)
     for folder in (root / ds.folder, root):
         roadnet, flow = folder / ds.roadnet, folder / ds.flow
         if roadnet.is_file() and flow.is_file():
             return roadnet, flow
+    same_dir = f" --data-dir {data_dir}" if data_dir else ""
     raise UserError(
-        f"the {name!r} data is not in {root} ({origin}): put {ds.roadnet} and {ds.flow} "
-        f"(the LToS CityFlow release) in {root / ds.folder}, or point --data-dir or "
-        "LTOS_DATA at the folder that holds them"
+        f"the {name!r} data (the LToS authors' CityFlow release) is not in {root} ({origin}): "
+        f"run `ltos-traffic data fetch {name}{same_dir}`, or download by hand "
+        f"{manual_route(name, root)}, or point --data-dir or LTOS_DATA at a folder that holds "
+        f"{ds.folder}/{ds.roadnet} and {ds.folder}/{ds.flow}"
     )
 
 

@@ -164,11 +164,14 @@ def main() -> None:
 def _register_commands() -> None:
     """Commands that live in their own modules (their shared options are in cli_common)."""
     from ltos_traffic.cli_cityflow import import_cityflow_cmd
+    from ltos_traffic.cli_data import data_cmd
     from ltos_traffic.cli_report import compare_cmd, gui_cmd, report_cmd
     from ltos_traffic.cli_sweep import sweep_cmd
     from ltos_traffic.cli_train import train_cmd
 
-    for cmd in (import_cityflow_cmd, train_cmd, compare_cmd, report_cmd, gui_cmd, sweep_cmd):
+    commands = (import_cityflow_cmd, data_cmd, train_cmd, compare_cmd, report_cmd, gui_cmd,
+                sweep_cmd)  # fmt: skip
+    for cmd in commands:
         cli.add_command(cmd)
 
 
