@@ -1,3 +1,20 @@
 """ltos-traffic: adaptive traffic-signal control on SUMO with LToS and baselines."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported on use: PettingZoo is an optional extra
+    from ltos_traffic.envs.pettingzoo_env import ParallelTrafficEnv
+
 __version__ = "0.1.0"
+
+
+def parallel_env(net: str = "grid6x6", **options: Any) -> ParallelTrafficEnv:
+    """A PettingZoo ``ParallelEnv`` on ``net`` (extra ``pettingzoo``).
+
+    See :func:`ltos_traffic.envs.pettingzoo_env.parallel_env` for the options.
+    """
+    from ltos_traffic.envs.pettingzoo_env import parallel_env as make
+
+    return make(net, **options)

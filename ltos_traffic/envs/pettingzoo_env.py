@@ -7,7 +7,8 @@ actions ``Discrete(A)``; each agent's legal actions are in
 scenario's horizon.
 
 Example:
-    >>> env = ParallelTrafficEnv(TrafficEnv(load_scenario("grid2x2")))
+    >>> import ltos_traffic
+    >>> env = ltos_traffic.parallel_env(net="grid2x2", seconds=600)
     >>> obs, infos = env.reset(seed=0)
 """
 
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ltos_traffic.envs.base import NetworkedEnv
+from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
 
 try:
@@ -28,6 +30,29 @@ except ImportError as exc:  # pragma: no cover - optional extra
     raise UserError(
         "the PettingZoo adapter needs the optional extra: pip install 'ltos-traffic[pettingzoo]'"
     ) from exc
+
+
+def parallel_env(net: str = "grid6x6", **options: Any) -> ParallelTrafficEnv:
+    """A PettingZoo ``ParallelEnv`` on a network, the factory convention of PettingZoo and sumo-rl.
+
+    Args:
+        net: a network of ``ltos-traffic list`` (``grid6x6``, ``grid2x2``,
+            ``shenzhen``, ``prisoner``, ...) or a path to a SUMO ``.net.xml``.
+        **options: ``scenario`` (name or TOML path, instead of ``net``),
+            ``routes`` (``.rou.xml`` files for a ``.net.xml`` path), ``seconds``
+            (episode length) and ``begin`` (SUMO begin time, seconds); the rest
+            go to :class:`~ltos_traffic.envs.traffic.TrafficEnv` (``backend``,
+            ``gui``, ``data_dir``).
+
+    Several environments may be open at once (later ones run SUMO in worker processes).
+    """
+    from ltos_traffic.cli_common import resolve_scenario
+
+    routes = options.pop("routes", ())
+    routes = (routes,) if isinstance(routes, str) else tuple(str(r) for r in routes)
+    scenario = resolve_scenario(net, routes, options.pop("scenario", None))
+    timing = {key: options.pop(key) for key in ("seconds", "begin") if key in options}
+    return ParallelTrafficEnv(make_env(scenario.with_timing(**timing), **options))
 
 
 class ParallelTrafficEnv(ParallelEnv):
