@@ -20,6 +20,11 @@ from ltos_traffic.errors import UserError
 if TYPE_CHECKING:
     from ltos_traffic.report import Report
 
+# compare without --controllers: the sanity row (random), the classical references and the
+# controllers with shipped checkpoints; max-pressure and fixed-time need traffic
+DEFAULT_CONTROLLERS = "random,fixed_time,max_pressure,ltos,fixed_ltos,dgn,dqn"
+DEFAULT_GRIDWORLD_CONTROLLERS = "random,ltos,fixed_ltos,dgn,dqn"
+
 
 def _names(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
@@ -63,7 +68,10 @@ def _print_summary(report: Report) -> None:
 @click.command("compare")
 @network_options
 @click.option(
-    "--controllers", required=True, help="Comma-separated controllers, e.g. max_pressure,ltos."
+    "--controllers",
+    default=None,
+    help=f"Comma-separated controllers (default: {DEFAULT_CONTROLLERS}; "
+    f"on grid-worlds {DEFAULT_GRIDWORLD_CONTROLLERS}).",
 )
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
 @click.option(
@@ -78,7 +86,7 @@ def compare_cmd(
     net: str,
     routes: tuple[str, ...],
     scenario: str | None,
-    controllers: str,
+    controllers: str | None,
     seeds: str,
     train_episodes: int | None,
     seconds: float | None,
@@ -96,8 +104,12 @@ def compare_cmd(
 
     if train_episodes is not None and train_episodes < 0:
         raise UserError(f"--train-episodes must be >= 0, got {train_episodes}")
-    names, seed_list = _names(controllers), _seeds(seeds)
     scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    if controllers is None:
+        controllers = (
+            DEFAULT_CONTROLLERS if scen.kind == "traffic" else DEFAULT_GRIDWORLD_CONTROLLERS
+        )
+    names, seed_list = _names(controllers), _seeds(seeds)
     started = time.perf_counter()
     dirs = ensure_runs(
         scen,
