@@ -48,6 +48,7 @@ class DGNNet(nn.Module):
         index: torch.Tensor,
         mask: torch.Tensor,
         edge_dim: int = 0,
+        input_edges: int = 0,
     ) -> None:
         """Build the network.
 
@@ -58,10 +59,18 @@ class DGNNet(nn.Module):
             index: ``(N, K)`` neighbour indices, self first.
             mask: ``(N, K)`` bool, real neighbourhood slots.
             edge_dim: edge features per slot fed to every relation block (LToS: 1).
+            input_edges: edge values ``K * F`` concatenated to each agent's
+                observation at the encoder's input (LToS as released: the
+                received sharing weights), 0 for none. Slot 0 (the agent
+                itself) comes first, the other slots sorted by their first
+                feature, largest first, so the input does not depend on the
+                order in which neighbours are listed.
         """
         super().__init__()
         dim = config.hidden[-1]
-        self.encoder = mlp(obs_dim, config.hidden)
+        self.edge_dim = edge_dim
+        self.input_edges = input_edges
+        self.encoder = mlp(obs_dim + input_edges, config.hidden)
         self.relations = nn.ModuleList(
             Relation(dim, config.heads, edge_dim) for _ in range(config.conv_layers)
         )
@@ -73,12 +82,30 @@ class DGNNet(nn.Module):
 
     def forward(self, obs: torch.Tensor, edges: torch.Tensor | None = None) -> torch.Tensor:
         """Q-values ``(B, N, A)`` from observations ``(B, N, D)`` and edges ``(B, N, K, F)``."""
+        if self.input_edges:
+            if edges is None:
+                raise ValueError("this network reads edge values at its input; pass edges")
+            obs = torch.cat([obs, _sorted_slots(edges).flatten(2)], dim=-1)
         h = self.encoder(obs)
         features = [h]
+        relation_edges = edges if self.edge_dim else None
         for relation in self.relations:
-            h = relation(h, self.index, self.mask, edges)
+            h = relation(h, self.index, self.mask, relation_edges)
             features.append(h)
         return self.head(torch.cat(features, dim=-1))
+
+
+def _sorted_slots(edges: torch.Tensor) -> torch.Tensor:
+    """``(B, N, K, F)`` edges with slots 1..K-1 sorted by feature 0, largest first.
+
+    Padded slots hold zeros and the values are non-negative (sharing weights),
+    so padding stays last; gradients flow to every slot through the permutation.
+    """
+    if edges.shape[2] <= 2:
+        return edges
+    order = edges[:, :, 1:, 0].argsort(dim=-1, descending=True, stable=True) + 1
+    index = order[..., None].expand(-1, -1, -1, edges.shape[-1])
+    return torch.cat([edges[:, :, :1], edges.gather(2, index)], dim=2)
 
 
 @register("dgn")

@@ -76,11 +76,13 @@ class OUNoise:
         """
         self.sigma = sigma
         self.theta = theta
-        self.mu = mu
-        self.x = np.full(shape, mu, dtype=np.float64)
+        self.mu = np.full(shape, mu, dtype=np.float64)
+        self.x = self.mu.copy()
 
-    def reset(self) -> None:
-        """Back to ``mu`` (start of an episode)."""
+    def reset(self, mu: np.ndarray | None = None) -> None:
+        """Back to the mean (start of an episode), after setting a new mean ``mu`` if given."""
+        if mu is not None:
+            self.mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), self.x.shape).copy()
         self.x[...] = self.mu
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
@@ -89,9 +91,11 @@ class OUNoise:
         return self.x.copy()
 
     def state_dict(self) -> dict[str, Any]:
-        """The process's current value, as a list (for ``torch.save``)."""
-        return {"x": self.x.tolist()}
+        """The process's current value and mean, as lists (for ``torch.save``)."""
+        return {"x": self.x.tolist(), "mu": self.mu.tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
         self.x = np.asarray(state["x"], dtype=np.float64).reshape(self.x.shape)
+        if "mu" in state:
+            self.mu = np.asarray(state["mu"], dtype=np.float64).reshape(self.x.shape)

@@ -48,6 +48,8 @@ class QConfig:
     eps_start: float = 0.4  # epsilon of episode 0 (Table 4: 0.8 / 0.6 / 0.4 / 0.4)
     eps_decay: float = 0.9  # epsilon factor per episode (Table 4: 1 / 0.996 / 0.9 / 0.9)
     eps_end: float = 0.05  # epsilon floor (Table 4: 0.8 / 0.01 / 0.05 / 0.05)
+    episodes_per_round: int = 1  # episodes per exploration round: epsilon decays once a round
+    # (Table 4 literally: 1, per episode; the LToS release: 4 parallel generator episodes a round)
     hidden: tuple[int, ...] = (32, 32)  # encoder MLP units (Table 4: 32&32 / 512&128 / 32&32)
     init_std: float = 0.05  # std of the random-normal initialiser (Table 4: "random normal")
     reward_scale: float = 1.0  # factor on raw rewards before learning (scenario sets it)
@@ -57,7 +59,13 @@ class QConfig:
         """Reject values no run can use (``--set`` turns this into a one-line error)."""
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for key in ("batch_size", "sample_size", "update_every_steps", "buffer_capacity"):
+        for key in (
+            "batch_size",
+            "sample_size",
+            "update_every_steps",
+            "buffer_capacity",
+            "episodes_per_round",
+        ):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1")
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 < self.tau <= 1.0:
@@ -130,9 +138,14 @@ class QLearner:
     # -- the controller protocol ---------------------------------------------------------
 
     @property
+    def training_round(self) -> int:
+        """Index of the current exploration round (``episodes_per_round`` episodes each)."""
+        return self.episode // self.config.episodes_per_round
+
+    @property
     def exploration_rate(self) -> float:
-        """Epsilon of the current training episode."""
-        return self.epsilon.value(self.episode)
+        """Epsilon of the current training episode (it decays once per round)."""
+        return self.epsilon.value(self.training_round)
 
     def act(self, step: TimeStep, *, explore: bool) -> np.ndarray:
         """Masked epsilon-greedy actions ``(N,)`` for all agents (greedy when not exploring)."""

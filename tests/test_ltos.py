@@ -124,23 +124,46 @@ def test_ddpg_gradient_reaches_phi_and_spares_the_critic() -> None:
         assert torch.equal(v, q_before[k]), f"DDPG step changed the critic's {k}"
 
 
-def test_ddpg_ascends_the_summed_neighbour_value() -> None:
+@pytest.mark.parametrize("q_weights", ["edges", "input"])
+def test_ddpg_ascends_the_summed_neighbour_value(q_weights: str) -> None:
     env = RingEnv()
-    ltos = make_learner("ltos", env, hl_lr=0.5)
+    ltos = make_learner("ltos", env, hl_lr=0.5, hl_optimizer="sgd", q_weights=q_weights)
     for ep in range(3):
         run_episode(env, ltos, seed=ep, explore=True, learn=True)
     # A critic whose values clearly depend on the weights its agents receive.
     gen = torch.Generator().manual_seed(0)
+    assert isinstance(ltos.q_net, DGNNet)
     with torch.no_grad():
-        for relation in ltos.q_net.relations:
-            relation.edge_value.weight.copy_(
-                torch.randn(relation.edge_value.weight.shape, generator=gen)
-            )
+        if q_weights == "edges":
+            for relation in ltos.q_net.relations:
+                assert relation.edge_value is not None
+                relation.edge_value.weight.copy_(
+                    torch.randn(relation.edge_value.weight.shape, generator=gen)
+                )
+        else:  # the received weights are the last K inputs of the encoder
+            first = ltos.q_net.encoder[0]
+            assert isinstance(first, torch.nn.Linear)
+            k = ltos.nbr_index.shape[1]
+            first.weight[:, -k:] = torch.randn((first.weight.shape[0], k), generator=gen) * 3
     batch = ltos.buffer.gather(np.arange(8))
-    first = ltos._ddpg_step(batch)
+    first_value = ltos._ddpg_step(batch)
     for _ in range(20):
         last = ltos._ddpg_step(batch)
-    assert last > first
+    assert last > first_value
+
+
+def test_received_weights_enter_the_q_input_as_released() -> None:
+    env = RingEnv()
+    ltos = make_learner("ltos", env)
+    assert isinstance(ltos.q_net, DGNNet)
+    k = ltos.nbr_index.shape[1]
+    assert ltos.q_net.input_edges == k and ltos.q_net.edge_dim == 0
+    obs = torch.from_numpy(_obs(env, 0))[None]
+    edges = torch.rand((1, env.spec.n_agents, k, 1), requires_grad=True)
+    ltos.q_net(obs, edges).sum().backward()
+    assert edges.grad is not None and edges.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="edge values at its input"):
+        ltos.q_net(obs, None)
 
 
 def test_weights_learn_in_ltos_and_stay_fixed_in_fixed_ltos() -> None:

@@ -59,7 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.dgn import DGN, DGNConfig
+from baselines.dgn import DGN, DGNConfig, DGNNet
 from ltos_traffic.buffer import Batch
 from ltos_traffic.controllers.base import register
 from ltos_traffic.exploration import OUNoise
@@ -76,27 +76,41 @@ from ltos_traffic.qlearning import OPTIMIZERS
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
 NOISES = ("ou", "eps_gaussian", "none")
+Q_WEIGHTS = ("input", "edges", "both")
 
 
 @dataclass(frozen=True)
 class LToSConfig(DGNConfig):
     """Low level: Table 4 (see :class:`~baselines.dgn.DGNConfig`); high level: Table 5, 6x6."""
 
-    hl_update_every_episodes: int = 20  # high-level round after every k episodes, 0 = off
-    # (Table 5: 1 step / 100 ep. / 20 ep. / 50 ep.)
+    # Where Table 5 and the authors' release (zhuliwen/RoadnetSZ, code/LToS) disagree, the
+    # default follows the release, the code that made the paper's traffic numbers; the
+    # comment gives Table 5's literal value, still selectable with --set.
+    hl_update_every_episodes: int = 4  # high-level round after every k episodes, 0 = off
+    # (release: every UPDATE_W_FREQ rounds of 4 episodes, ~20 rounds in a 400-episode run; ours:
+    # once per 4-episode round, ~25 rounds in 100 episodes; Table 5: 1 step / 100 / 20 / 50 ep.)
     hl_update_every_steps: int = 0  # high-level round every k decisions, 0 = off (prisoner: 1)
     hl_action_interval: int = 15  # decisions between high-level actions (Table 5: 1 / 1 / 15 / 15)
     hl_sample_size: int = 1000  # transitions per high-level round (Table 5: 2,000 / 5,000 / 1,000)
     hl_batch_size: int = 20  # transitions per high-level gradient step (Table 5: 32 / 32 / 20)
+    hl_epochs: int = 5  # passes over a round's sample (release: W_EPOCHS = 5; Table 5: 1)
     hl_lr: float = 1e-3  # high-level learning rate (Table 5: 1e-1 / 1e-4 / 1e-3 / 1e-3)
-    hl_optimizer: str = "sgd"  # high-level optimiser (Table 5: SGD everywhere)
+    hl_lr_decay: float = 0.95  # lr factor per training round (release: 0.95; Table 5: none, 1.0)
+    hl_optimizer: str = "adam"  # high-level optimiser (release: Adam; Table 5: SGD everywhere)
     hl_tau: float = 0.1  # soft update of the target high level per step (ours: Table 4's tau)
     hl_noise: str = "ou"  # "ou" | "eps_gaussian" | "none" (Table 5: ε+Gaussian prisoner, else OU)
     hl_noise_sigma: float = 0.25  # noise scale on the logits (Table 5: 1 / 0.025 / 0.25 / 0.25)
     hl_sigma_times_eps: bool = True  # scale sigma by the current epsilon ("σ = 0.25ε")
+    hl_ou_random_mean: bool = True  # OU around a random mean drawn per episode, N(0, σ²)
+    # per agent and slot (release: mu = sigma * normal, x0 = mu; Table 5: mean 0)
+    hl_target_noise: float = 0.1  # Gaussian noise on the target high level's logits in TD
+    # targets (release: 0.1, "TD3 add noise"; Table 5: none, 0)
     hl_eps: float = 0.0  # eps_gaussian: chance per agent of Gaussian noise (Table 5 prisoner: 0.8)
     hl_ou_theta: float = 0.15  # OU mean reversion per high-level action (ours)
     selfishness: float = 0.8  # initial self-weight w_ii (Table 5: 0.5 / 0.5 / 0.8 / 0.9)
+    q_weights: str = "input"  # where the low-level q reads the received weights: "input"
+    # (concatenated to the observation, the release), "edges" (attention edge features,
+    # the appendix's DGN reading) or "both"
     q_decomposed: bool = False  # low-level q linear in the received weights (ours; see above)
 
     def __post_init__(self) -> None:
@@ -106,6 +120,10 @@ class LToSConfig(DGNConfig):
             raise ValueError(f"hl_optimizer must be one of {OPTIMIZERS}")
         if self.hl_noise not in NOISES:
             raise ValueError(f"hl_noise must be one of {NOISES}")
+        if self.q_weights not in Q_WEIGHTS:
+            raise ValueError(f"q_weights must be one of {Q_WEIGHTS}")
+        if self.hl_epochs < 1 or not 0.0 < self.hl_lr_decay <= 1.0 or self.hl_target_noise < 0:
+            raise ValueError("hl_epochs must be >= 1, hl_lr_decay in (0, 1], hl_target_noise >= 0")
         if not 0.0 < self.selfishness <= 1.0:
             raise ValueError("selfishness must lie in (0, 1]")
         if min(self.hl_action_interval, self.hl_sample_size, self.hl_batch_size) < 1:
@@ -134,7 +152,7 @@ def sharing_matrix(weights: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor
 def received_weights(matrix: torch.Tensor, index: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``(B, N, K)``: ``out[b, i, k] = w_ji`` for ``j = index[i, k]``, what j gives to i."""
     n = index.shape[0]
-    senders_to_i = matrix[:, index, torch.arange(n)[:, None]]
+    senders_to_i = matrix[:, index, torch.arange(n, device=index.device)[:, None]]
     return senders_to_i * mask.float()
 
 
@@ -214,7 +232,7 @@ class SharingPolicy(nn.Module):
         """``(B, N, K)`` logits, ``-inf`` on padded slots."""
         z_i, z_j = slot_pairs(obs, self.encoder, self.relations, self.index, self.mask)
         logits = self.pair(torch.cat([z_i, z_j], dim=-1)).squeeze(-1)
-        is_self = torch.zeros(logits.shape[-1])
+        is_self = torch.zeros(logits.shape[-1], device=logits.device)
         is_self[0] = 1.0
         logits = logits + (self.self_logit + self.log_degree)[:, None] * is_self
         return logits.masked_fill(~self.mask, float("-inf"))
@@ -257,7 +275,7 @@ class DecomposedQNet(nn.Module):
     def components(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, N, K, A)``: ``Q_i^(k)(o, a)``, zero on padded slots."""
         z_i, z_j = slot_pairs(obs, self.encoder, self.relations, self.index, self.mask)
-        is_self = torch.zeros((*z_j.shape[:-1], 1))
+        is_self = torch.zeros((*z_j.shape[:-1], 1), device=z_j.device)
         is_self[:, :, 0] = 1.0
         out = self.pair(torch.cat([z_i, z_j, is_self], dim=-1))
         return out * self.mask[..., None].float()
@@ -278,7 +296,6 @@ class LToS(DGN):
 
     Config: ClassVar[type] = LToSConfig
     config: LToSConfig
-    edge_dim: ClassVar[int] = 1
     learns_sharing: ClassVar[bool] = True
 
     def __init__(self, spec: EnvSpec, config: LToSConfig, seed: int) -> None:
@@ -293,16 +310,23 @@ class LToS(DGN):
         self.hl_optim = make_optimizer(config.hl_optimizer, phi_params, config.hl_lr)
         self.ou = OUNoise(self.nbr_index.shape, config.hl_noise_sigma, config.hl_ou_theta)
         self.weights = self._greedy_weights(np.zeros((spec.n_agents, spec.obs_dim), np.float32))
-        self.hl_update_count = 0
+        self.hl_update_count = 0  # gradient steps of the high level
+        self.hl_round_count = 0  # high-level update rounds
 
     # -- acting ----------------------------------------------------------------------------
 
     def _make_q_net(self) -> nn.Module:
-        if not self.config.q_decomposed:
-            return super()._make_q_net()
-        spec = self.spec
-        return DecomposedQNet(
-            spec.obs_dim, spec.n_actions, self.config, self.nbr_index, self.nbr_mask
+        spec, cfg = self.spec, self.config
+        if cfg.q_decomposed:
+            return DecomposedQNet(spec.obs_dim, spec.n_actions, cfg, self.nbr_index, self.nbr_mask)
+        return DGNNet(
+            spec.obs_dim,
+            spec.n_actions,
+            cfg,
+            self.nbr_index,
+            self.nbr_mask,
+            edge_dim=1 if cfg.q_weights in ("edges", "both") else 0,
+            input_edges=self.nbr_index.shape[1] if cfg.q_weights in ("input", "both") else 0,
         )
 
     def _greedy_weights(self, obs: np.ndarray) -> np.ndarray:
@@ -318,7 +342,8 @@ class LToS(DGN):
             sigma = cfg.hl_noise_sigma * (self.exploration_rate if cfg.hl_sigma_times_eps else 1.0)
             if cfg.hl_noise == "ou":
                 if step.t == 0:
-                    self.ou.reset()
+                    mean = self.rng.standard_normal(logits.shape) * sigma
+                    self.ou.reset(mean if cfg.hl_ou_random_mean else None)
                 self.ou.sigma = sigma
                 logits = logits + torch.from_numpy(self.ou.sample(self.rng)).float()
             elif cfg.hl_noise == "eps_gaussian":
@@ -359,11 +384,22 @@ class LToS(DGN):
         matrix = sharing_matrix(torch.from_numpy(batch.extras["weights"]), self.scatter)
         reward = shaped_rewards(matrix, torch.from_numpy(batch.reward) * self.config.reward_scale)
         edges = received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
-        with torch.no_grad():
-            next_w = self.phi_target(torch.from_numpy(batch.next_obs))
-            next_matrix = sharing_matrix(next_w, self.scatter)
-            next_edges = received_weights(next_matrix, self.nbr_index, self.nbr_mask)[..., None]
+        next_edges = self._target_edges(torch.from_numpy(batch.next_obs))
         return reward, edges, next_edges
+
+    def _target_edges(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """Received weights ``(B, N, K, 1)`` of the target high level at ``o'`` (Alg. 1 l. 15).
+
+        With ``hl_target_noise`` the target logits get Gaussian noise, smoothing
+        the target over nearby weights (the release's "TD3" noise).
+        """
+        with torch.no_grad():
+            logits = self.phi_target.logits(next_obs)
+            if self.config.hl_target_noise > 0:
+                noise = torch.randn(logits.shape, generator=self.generator)
+                logits = logits + self.config.hl_target_noise * noise
+            next_matrix = sharing_matrix(torch.softmax(logits, dim=-1), self.scatter)
+            return received_weights(next_matrix, self.nbr_index, self.nbr_mask)[..., None]
 
     def _td_step(self, batch: Batch) -> float:
         """Plain TD on the shaped reward, or per component when ``q_decomposed``.
@@ -384,8 +420,7 @@ class LToS(DGN):
         q = self.q_net.components(torch.from_numpy(batch.obs)).gather(-1, actions).squeeze(-1)
         with torch.no_grad():
             next_obs = torch.from_numpy(batch.next_obs)
-            next_matrix = sharing_matrix(self.phi_target(next_obs), self.scatter)
-            next_edges = received_weights(next_matrix, self.nbr_index, self.nbr_mask)[..., None]
+            next_edges = self._target_edges(next_obs)
             next_parts = self.q_target.components(next_obs)  # (B, N, K, A)
             combined = (next_edges * next_parts).sum(dim=2)
             combined = combined.masked_fill(~torch.from_numpy(batch.next_mask), float("-inf"))
@@ -419,10 +454,20 @@ class LToS(DGN):
         return stats
 
     def _update_sharing(self) -> dict[str, float]:
+        """One high-level round: ``hl_epochs`` passes over one sample of the joint buffer.
+
+        The learning rate is ``hl_lr * hl_lr_decay ** round`` (rounds of
+        ``episodes_per_round`` training episodes, as the release decays it).
+        """
         cfg = self.config
+        for group in self.hl_optim.param_groups:
+            group["lr"] = cfg.hl_lr * cfg.hl_lr_decay**self.training_round
         batches = self.minibatches(cfg.hl_sample_size, cfg.hl_batch_size)
-        values = [self._ddpg_step(b) for b in batches]
-        return {"hl_value": float(np.mean(values))} if values else {}
+        values = [self._ddpg_step(b) for _ in range(cfg.hl_epochs) for b in batches]
+        if not values:
+            return {}
+        self.hl_round_count += 1
+        return {"hl_value": float(np.mean(values))}
 
     def _ddpg_step(self, batch: Batch) -> float:
         """One ascent step of phi on ``sum_j max_a q_j(o_j, a; w_j^in(phi))`` (Alg. 1, l. 18-21).
@@ -459,6 +504,7 @@ class LToS(DGN):
             "ou": self.ou.state_dict(),
             "weights": torch.from_numpy(self.weights.copy()),
             "hl_update_count": self.hl_update_count,
+            "hl_round_count": self.hl_round_count,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -473,6 +519,7 @@ class LToS(DGN):
             raise ValueError(f"weights of shape {weights.shape}, expected {self.weights.shape}")
         self.weights = weights.astype(np.float32)
         self.hl_update_count = int(state["hl_update_count"])
+        self.hl_round_count = int(state.get("hl_round_count", 0))
 
 
 @register("fixed_ltos")
