@@ -23,6 +23,8 @@ from ltos_traffic.types import EpisodeMetrics
 SUMMARY_KEYS = (
     "avg_travel_time_s",
     "avg_travel_time_all_s",
+    "avg_delay_s",
+    "avg_delay_all_s",
     "arrived",
     "departed",
     "throughput",
@@ -81,6 +83,7 @@ def list_cmd() -> None:
 def run_cmd(
     net: str,
     routes: tuple[str, ...],
+    begin: float | None,
     scenario: str | None,
     controller: str,
     seconds: float | None,
@@ -103,7 +106,7 @@ def run_cmd(
 
     if episodes is not None and episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {episodes}")
-    scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
     started = time.perf_counter()
     summary = experiment.run(
         scen,

@@ -11,29 +11,50 @@ from typing import Any
 import click
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.scenario import NET_ALIASES, Scenario, custom_scenario, load_scenario
+from ltos_traffic.scenario import (
+    NET_ALIASES,
+    Scenario,
+    config_scenario,
+    custom_scenario,
+    load_scenario,
+)
+
+USER_FILES = (".xml", ".sumocfg")  # --net PATH: a network, or a SUMO configuration
 
 
-def resolve_scenario(net: str, routes: tuple[str, ...], scenario: str | None) -> Scenario:
-    """``--net`` (alias or ``.net.xml`` path) and ``--scenario`` to a :class:`Scenario`."""
+def resolve_scenario(
+    net: str,
+    routes: tuple[str, ...],
+    scenario: str | None,
+    *,
+    begin: float | None = None,
+    seconds: float | None = None,
+) -> Scenario:
+    """``--net`` (alias, ``.net.xml`` or ``.sumocfg`` path), ``--scenario``, ``--begin`` and
+    ``--seconds`` to a :class:`Scenario`; command-line values win over the files'."""
     if scenario is not None:
         base = load_scenario(scenario)
-    elif net in NET_ALIASES or not net.endswith(".xml"):
+    elif net in NET_ALIASES or not net.endswith(USER_FILES):
         base = load_scenario(net) if net in NET_ALIASES else _unknown_net(net)
     else:
         base = load_scenario("grid6x6_v1")
+    if net.endswith(".sumocfg"):
+        return config_scenario(net, routes, base, begin=begin, seconds=seconds)
     if net.endswith(".xml"):
-        return custom_scenario(net, list(routes), base)
-    if routes:
+        base = custom_scenario(net, routes, base)
+    elif routes:
         raise UserError(
-            "--routes is only for --net PATH.net.xml (named networks ship their demand)"
+            "--routes is only for --net PATH.net.xml or PATH.sumocfg "
+            "(named networks ship their demand)"
         )
-    return base
+    return base.with_timing(seconds=seconds, begin=begin)
 
 
 def _unknown_net(net: str) -> Scenario:
     names = ", ".join(sorted(NET_ALIASES))
-    raise UserError(f"unknown network {net!r}; use one of {names} or a path to a .net.xml file")
+    raise UserError(
+        f"unknown network {net!r}; use one of {names} or a path to a .net.xml or .sumocfg file"
+    )
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -54,8 +75,12 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 NETWORK_OPTIONS = (
     click.option("--net", default="grid6x6", show_default=True,
-                 help="Network name (see `list`) or a path to a SUMO .net.xml."),
-    click.option("--routes", multiple=True, help="SUMO .rou.xml for --net PATH (repeatable)."),
+                 help="Network name (see `list`), or a path to a SUMO .net.xml or .sumocfg."),
+    click.option("--routes", multiple=True,
+                 help="SUMO .rou.xml for --net PATH (repeatable; replaces a .sumocfg's routes)."),
+    click.option("--begin", type=float, default=None,
+                 help="SUMO time at which episodes begin, s (default: the scenario's or "
+                      ".sumocfg's, else 0)."),
     click.option("--scenario", default=None, help="Scenario name or TOML path (overrides --net)."),
     click.option("--data-dir", default=None,
                  help="CityFlow data directory for shenzhen/ltos6x6 (or env LTOS_DATA)."),

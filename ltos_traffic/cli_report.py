@@ -85,6 +85,7 @@ def _print_summary(report: Report) -> None:
 def compare_cmd(
     net: str,
     routes: tuple[str, ...],
+    begin: float | None,
     scenario: str | None,
     controllers: str | None,
     seeds: str,
@@ -104,7 +105,7 @@ def compare_cmd(
 
     if train_episodes is not None and train_episodes < 0:
         raise UserError(f"--train-episodes must be >= 0, got {train_episodes}")
-    scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
     if controllers is None:
         controllers = (
             DEFAULT_CONTROLLERS if scen.kind == "traffic" else DEFAULT_GRIDWORLD_CONTROLLERS
@@ -180,6 +181,7 @@ def report_cmd(run_dirs: tuple[str, ...], out: str, controllers: str | None) -> 
 def gui_cmd(
     net: str,
     routes: tuple[str, ...],
+    begin: float | None,
     scenario: str | None,
     controller: str,
     checkpoint: str | None,
@@ -197,7 +199,7 @@ def gui_cmd(
         raise UserError("--screenshot needs --seconds (when to take it)")
     if delay_ms < 0:
         raise UserError(f"--delay must be >= 0, got {delay_ms}")
-    scen = resolve_scenario(net, routes, scenario)
+    scen = resolve_scenario(net, routes, scenario, begin=begin)
     result = watch(
         scen,
         controller,

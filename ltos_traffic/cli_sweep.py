@@ -56,6 +56,7 @@ from ltos_traffic.errors import UserError
 def sweep_cmd(
     net: str,
     routes: tuple[str, ...],
+    begin: float | None,
     scenario: str | None,
     data_dir: str | None,
     controllers: str,
@@ -79,7 +80,7 @@ def sweep_cmd(
         raise UserError(f"--episodes must be >= 0, got {episodes}")
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
-    scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
     jobs = job_grid(
         scen, _names(controllers), _seeds(seeds), Path(out),
         overrides=sets, episodes=episodes, data_dir=data_dir,

@@ -38,6 +38,7 @@ from ltos_traffic.errors import UserError
 def train_cmd(
     net: str,
     routes: tuple[str, ...],
+    begin: float | None,
     scenario: str | None,
     controller: str,
     seconds: float | None,
@@ -56,7 +57,7 @@ def train_cmd(
         raise UserError(f"--workers must be at least 1, got {workers}")
     if episodes is not None and episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {episodes}")
-    scen = resolve_scenario(net, routes, scenario).with_timing(seconds=seconds)
+    scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
     n = episodes if episodes is not None else experiment.default_episodes(scen)
     traffic_options: dict[str, Any] = {"data_dir": data_dir, "backend": "libsumo"}
     out_dir, env, ctrl = experiment.open_run(

@@ -17,10 +17,12 @@ class NetFiles:
     Attributes:
         net_file: the ``.net.xml``.
         route_files: one or more ``.rou.xml`` files.
+        additional_files: SUMO additional files (signal programs, vehicle types, ...).
     """
 
     net_file: Path
     route_files: tuple[Path, ...]
+    additional_files: tuple[Path, ...] = ()
 
 
 def cache_root() -> Path:

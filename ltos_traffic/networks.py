@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -23,7 +24,11 @@ def resolve_net_files(scenario: Scenario, *, data_dir: str | None = None) -> Net
 
         return resolve_dataset(str(network.get("dataset", "")), data_dir)
     if source == "file":
-        files = NetFiles(Path(network["net"]), tuple(Path(r) for r in network.get("routes", [])))
+        files = NetFiles(
+            Path(network["net"]),
+            tuple(Path(r) for r in network.get("routes", [])),
+            tuple(Path(a) for a in network.get("additional", [])),
+        )
         check_route_files(files)
         return files
     raise UserError(f"scenario {scenario.name}: unknown network source {source!r}")
@@ -87,3 +92,70 @@ def _owner_id(root: ET.Element, child: ET.Element) -> str:
         if child in list(parent):
             return parent.get("id", parent.tag)
     return child.tag
+
+
+_DEPARTING = ("vehicle", "trip", "person", "container")  # one departure at ``depart``
+_FLOWS = ("flow", "personFlow", "containerFlow")  # departures from ``begin`` to ``end``
+
+
+def demand_span(route_files: tuple[Path, ...]) -> tuple[float, float] | None:
+    """Earliest and latest departure time in ``route_files``, seconds.
+
+    Vehicles, trips and persons count at ``depart``, flows from ``begin`` (default 0)
+    to ``end`` (open when not given). Departures that are not a number of seconds
+    (``triggered``) are skipped; ``None`` when no departure time is known.
+    """
+    first, last = math.inf, -math.inf
+    for route_file in route_files:
+        try:
+            for _, el in ET.iterparse(route_file):
+                if el.tag in _DEPARTING:
+                    depart = _number(el.get("depart"))
+                    if depart is not None:
+                        first, last = min(first, depart), max(last, depart)
+                elif el.tag in _FLOWS:
+                    first = min(first, _number(el.get("begin")) or 0.0)
+                    end = _number(el.get("end"))
+                    last = max(last, math.inf if end is None else end)
+                el.clear()
+        except ET.ParseError as exc:
+            raise UserError(f"cannot read route file {route_file}: {exc}") from None
+    return (first, last) if first <= last else None
+
+
+def check_demand_window(route_files: tuple[Path, ...], begin_s: float, seconds: float) -> None:
+    """The demand of ``route_files`` overlaps the simulated window ``[begin_s, begin_s + seconds)``.
+
+    Raises:
+        UserError: :func:`no_departure_error` when it does not.
+    """
+    span = demand_span(route_files)
+    if span is not None and (span[0] >= begin_s + seconds or span[1] < begin_s):
+        raise no_departure_error(route_files, begin_s, seconds)
+
+
+def no_departure_error(route_files: tuple[Path, ...], begin_s: float, seconds: float) -> UserError:
+    """The error for a window in which no vehicle departs: the first departure, the option."""
+    window = f"no vehicle departs in the simulated window {begin_s:g}-{begin_s + seconds:g} s"
+    span = demand_span(route_files)
+    if span is None:
+        return UserError(f"{window}, and the routes give no departure time; check them")
+    first, last = span
+    if first < begin_s + seconds and last >= begin_s:  # in the window, yet none was inserted
+        return UserError(
+            f"{window}, although the routes depart from {first:g} s; check that their "
+            "vehicles fit the network (departLane, departSpeed, vehicle types)"
+        )
+    demand = (
+        f"the first departure in the routes is at {first:g} s"
+        if first >= begin_s + seconds
+        else f"the demand runs from {first:g} to {last:g} s"
+    )
+    return UserError(f"{window}: {demand}; use --begin {first:g} (or [timing] begin_s)")
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

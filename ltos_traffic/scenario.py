@@ -9,12 +9,14 @@ comparable.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ltos_traffic.errors import UserError
+from ltos_traffic.sumocfg import read_sumocfg
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 KINDS = ("traffic", "prisoner", "jungle")
@@ -41,9 +43,13 @@ class Scenario:
         description: one line for ``ltos-traffic list``.
         network: how to obtain the network (traffic only): ``source`` is
             ``"grid"`` (generated), ``"cityflow"`` (imported dataset) or
-            ``"file"`` (user ``.net.xml`` + routes), plus source options.
+            ``"file"`` (user ``.net.xml`` + routes, optional ``additional``
+            files), plus source options.
         episode_seconds: simulated seconds per episode (traffic) or steps
             per episode (grid-worlds).
+        begin_s: SUMO time at which an episode begins, seconds (traffic): the
+            episode simulates ``[begin_s, begin_s + episode_seconds]``. Real
+            scenarios often start their demand later than 0 (a morning peak).
         decision_interval_s: simulated seconds between decisions.
         yellow_s: yellow time on a phase change, seconds.
         min_green_s: minimum green time before a change, seconds.
@@ -57,6 +63,7 @@ class Scenario:
     description: str = ""
     network: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     episode_seconds: float = 3600.0
+    begin_s: float = 0.0
     decision_interval_s: float = 10.0
     yellow_s: float = 5.0
     min_green_s: float = 5.0
@@ -69,12 +76,16 @@ class Scenario:
         """Decisions per episode."""
         return round(self.episode_seconds / self.decision_interval_s)
 
-    def with_timing(self, *, seconds: float | None = None) -> Scenario:
-        """A copy with another episode length (validated)."""
-        if seconds is None:
-            return self
-        check_positive("--seconds", seconds)
-        return dataclasses.replace(self, episode_seconds=float(seconds))
+    def with_timing(self, *, seconds: float | None = None, begin: float | None = None) -> Scenario:
+        """A copy with another episode length and/or begin time (validated)."""
+        out = self
+        if seconds is not None:
+            check_positive("--seconds", seconds)
+            out = dataclasses.replace(out, episode_seconds=float(seconds))
+        if begin is not None:
+            check_begin("--begin", begin)
+            out = dataclasses.replace(out, begin_s=float(begin))
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view for ``config.json``."""
@@ -89,6 +100,12 @@ def check_positive(what: str, value: float) -> None:
     """Raise a :class:`UserError` unless ``value`` is a positive number."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise UserError(f"{what} must be a positive number of seconds, got {value!r}")
+
+
+def check_begin(what: str, value: float) -> None:
+    """Raise a :class:`UserError` unless ``value`` is a finite number of seconds >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise UserError(f"{what} must be a number of seconds >= 0, got {value!r}")
 
 
 def merged_params(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,7 +146,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     return scenario_from_dict(data, source=str(path))
 
 
-_TIMING = ("episode_seconds", "decision_interval_s", "yellow_s", "min_green_s")
+_TIMING = ("episode_seconds", "begin_s", "decision_interval_s", "yellow_s", "min_green_s")
 
 
 def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Scenario:
@@ -149,7 +166,8 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sc
     if bad:
         raise UserError(f"{source}: unknown [timing] keys {sorted(bad)}; allowed: {_TIMING}")
     for key, value in timing.items():
-        if key == "yellow_s" and value == 0:
+        if key == "begin_s" or (key == "yellow_s" and value == 0):
+            check_begin(f"{source}: timing.{key}", value)
             continue
         check_positive(f"{source}: timing.{key}", value)
     network = dict(data.get("network", {}))
@@ -180,21 +198,67 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sc
     return scenario
 
 
-def custom_scenario(net_file: str, route_files: list[str], base: Scenario) -> Scenario:
+def custom_scenario(
+    net_file: str | Path,
+    route_files: Sequence[str | Path],
+    base: Scenario,
+    *,
+    additional_files: Sequence[str | Path] = (),
+    name: str | None = None,
+) -> Scenario:
     """A scenario for a user network: ``base``'s timing with the user's files."""
-    for f in [net_file, *route_files]:
+    for f in [net_file, *route_files, *additional_files]:
         if not Path(f).is_file():
             raise UserError(f"file not found: {f}; give an existing path")
     if not route_files:
         raise UserError(f"--net {net_file} needs --routes PATH (a SUMO .rou.xml with the demand)")
-    stem = Path(net_file).name.removesuffix(".xml").removesuffix(".net")
+    stem = name or Path(net_file).name.removesuffix(".xml").removesuffix(".net")
+    network: dict[str, Any] = {
+        "source": "file",
+        "net": str(Path(net_file).resolve()),
+        "routes": [str(Path(r).resolve()) for r in route_files],
+    }
+    if additional_files:
+        network["additional"] = [str(Path(a).resolve()) for a in additional_files]
     return dataclasses.replace(
-        base,
-        name=f"custom_{stem}",
-        description=f"user network {net_file}",
-        network={
-            "source": "file",
-            "net": str(Path(net_file).resolve()),
-            "routes": [str(Path(r).resolve()) for r in route_files],
-        },
+        base, name=f"custom_{stem}", description=f"user network {net_file}", network=network
     )
+
+
+def config_scenario(
+    config_file: str,
+    route_files: Sequence[str],
+    base: Scenario,
+    *,
+    begin: float | None = None,
+    seconds: float | None = None,
+) -> Scenario:
+    """A scenario for a SUMO ``.sumocfg``: its network, routes, additional files and window.
+
+    Command-line values win over the configuration's: ``route_files`` (when
+    given) replace its routes, ``begin`` its begin, ``seconds`` the episode
+    length. Otherwise the episode runs from the configuration's ``begin`` to its
+    ``end``, or for ``base``'s episode length when it names no end.
+    """
+    config = read_sumocfg(config_file)
+    start = config.begin_s if begin is None else begin
+    check_begin("--begin", start)
+    if seconds is None and config.end_s is not None:
+        seconds = config.end_s - start
+        if seconds <= 0:
+            raise UserError(
+                f"--begin {start:g} is not before the end of {config_file} ({config.end_s:g} s); "
+                "give --seconds as well"
+            )
+    routes: list[str | Path] = [*route_files] or [*config.route_files]
+    if not routes:
+        raise UserError(f"{config_file} names no route-files; pass --routes PATH.rou.xml")
+    scenario = custom_scenario(
+        config.net_file,
+        routes,
+        base,
+        additional_files=config.additional_files,
+        name=Path(config_file).name.removesuffix(".sumocfg"),
+    )
+    scenario = dataclasses.replace(scenario, description=f"user configuration {config_file}")
+    return scenario.with_timing(seconds=seconds, begin=start)

@@ -52,12 +52,16 @@ ROUTES = """<routes>
 """
 
 
-def build_irregular(directory: Path) -> tuple[Path, Path]:
-    """Write and build the irregular test network; returns (net, routes)."""
+def build_irregular(directory: Path, begin_s: int = 0) -> tuple[Path, Path]:
+    """Write and build the irregular test network; returns (net, routes).
+
+    The demand runs from ``begin_s`` to ``begin_s + 600`` s.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "n.nod.xml").write_text(NODES)
     (directory / "n.edg.xml").write_text(EDGES)
-    (directory / "n.rou.xml").write_text(ROUTES)
+    window = f'begin="{begin_s}" end="{begin_s + 600}"'
+    (directory / "n.rou.xml").write_text(ROUTES.replace('begin="0" end="600"', window))
     net = directory / "n.net.xml"
     subprocess.run(
         [

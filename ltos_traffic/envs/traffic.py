@@ -24,7 +24,7 @@ import numpy as np
 
 from ltos_traffic.errors import UserError
 from ltos_traffic.netfiles import NetFiles
-from ltos_traffic.networks import resolve_net_files
+from ltos_traffic.networks import check_demand_window, no_departure_error, resolve_net_files
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.simulator import SumoSimulator
 from ltos_traffic.topology import N_PHASES, load_topology, yellow_state
@@ -57,6 +57,7 @@ class TrafficEnv:
             raise UserError(f"scenario {scenario.name} is not a traffic scenario")
         self.scenario = scenario
         self.files = net_files or resolve_net_files(scenario, data_dir=data_dir)
+        check_demand_window(self.files.route_files, scenario.begin_s, scenario.episode_seconds)
         self.topology = load_topology(self.files.net_file)
         topo = self.topology
         self._n = len(topo.intersections)
@@ -95,6 +96,8 @@ class TrafficEnv:
             lanes=topo.lanes,
             tls_ids=topo.agent_ids,
             end_s=scenario.episode_seconds,
+            begin_s=scenario.begin_s,
+            additional_files=self.files.additional_files,
             backend=backend,
             gui=gui,
             sumo_args=scenario.sumo_args,
@@ -149,12 +152,12 @@ class TrafficEnv:
             old_phase = self._phase.tolist()
             yellows = [self._yellows[i][old_phase[i]][new_phase[i]] for i in switching]
             self.sim.set_states(switching, yellows)
-            self.sim.advance_to(now + sc.yellow_s)
+            self.sim.advance_to(sc.begin_s + now + sc.yellow_s)
         if switching:
             self.sim.set_states(switching, [self._greens[i][new_phase[i]] for i in switching])
             self._phase[switching] = actions[switching]
             self._green_since[switching] = now + sc.yellow_s
-        self.sim.advance_to(now + sc.decision_interval_s)
+        self.sim.advance_to(sc.begin_s + now + sc.decision_interval_s)
         self._t += 1
         lanes = self.sim.read()
         halting_in = np.append(lanes.halting, 0.0)[self._incoming]
@@ -218,6 +221,8 @@ class TrafficEnv:
     def _finish(self) -> EpisodeMetrics:
         trips = self.sim.finish()
         seconds = self._t * self.scenario.decision_interval_s
+        if trips.departed == 0:  # an empty network is not a result
+            raise no_departure_error(self.files.route_files, self.scenario.begin_s, seconds)
         arrived = int(trips.durations.size)
         all_times = np.concatenate([trips.durations, trips.unfinished])
         all_losses = np.concatenate([trips.time_losses, trips.unfinished_time_losses])
