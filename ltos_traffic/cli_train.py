@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -31,9 +32,10 @@ from ltos_traffic.errors import UserError
 @click.option(
     "--workers",
     type=int,
-    default=1,
-    show_default=True,
-    help="Worker processes running episodes in parallel for one learner (episodes per round).",
+    default=None,
+    help="Worker processes running episodes in parallel for one learner (episodes per round; "
+    "the same seed and count give the same run). Default: one per available core, at most 8, "
+    "for traffic and a controller that supports it, else 1; --resume keeps the run's count.",
 )
 def train_cmd(
     net: str,
@@ -48,12 +50,13 @@ def train_cmd(
     data_dir: str | None,
     episodes: int | None,
     resume: bool,
-    workers: int,
+    workers: int | None,
 ) -> None:
     """Train a learning controller; the run directory gets checkpoint.pt and episodes.csv."""
     from ltos_traffic import experiment, training
+    from ltos_traffic.parallel import default_workers
 
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     if episodes is not None and episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {episodes}")
@@ -68,14 +71,20 @@ def train_cmd(
     try:
         if not getattr(ctrl, "learns", False):
             raise UserError(f"controller {controller!r} does not learn; use `ltos-traffic run`")
-        if not (resume and (out_dir / training.CHECKPOINT).is_file()):
+        resuming = resume and (out_dir / training.CHECKPOINT).is_file()
+        if workers is None:
+            workers = _recorded_workers(out_dir) if resuming else default_workers(scen, ctrl, n)
+            if workers > 1:
+                click.echo(f"{workers} worker processes (--workers 1: train in this process)",
+                           err=True)  # fmt: skip
+        if not resuming:
             rundir.write_config(
                 out_dir,
                 scenario=scen.as_dict(),
                 controller=controller,
                 config=dataclasses.asdict(ctrl.config),
                 seed=seed,
-                extra={"episodes": n},
+                extra={"episodes": n, "workers": workers},
             )
         if workers > 1:
             from ltos_traffic.parallel import EnvRecipe, train_parallel
@@ -101,3 +110,11 @@ def train_cmd(
     else:
         click.echo(f"already trained {n} episodes; nothing to do")
     click.echo(f"run directory: {out_dir}  ({time.perf_counter() - started:.1f} s)")
+
+
+def _recorded_workers(out_dir: Path) -> int:
+    """The worker count in a run's ``config.json`` (1 for runs from before it was recorded)."""
+    try:
+        return int(json.loads((out_dir / "config.json").read_text()).get("workers", 1))
+    except (OSError, ValueError, AttributeError):
+        return 1

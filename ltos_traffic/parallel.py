@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -51,6 +52,9 @@ from ltos_traffic.scenario import Scenario
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, Transition
 
 LEARNER_ONLY_KEYS = ("buffer",)  # state_dict entries a replica keeps its own (empty) copy of
+# Cap of the default worker count: a round of W episodes is acted with the state of the
+# round before, so many workers mean a policy that lags further behind the learner.
+MAX_DEFAULT_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,35 @@ def check_parallel(controller: Any) -> None:
         f"controller {name!r} does not support parallel rollouts (its updates use state "
         "kept while acting); train it with --workers 1"
     )
+
+
+def supports_parallel(controller: Any) -> bool:
+    """Whether :func:`check_parallel` accepts ``controller``."""
+    try:
+        check_parallel(controller)
+    except UserError:
+        return False
+    return True
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def default_workers(scenario: Scenario, controller: Any, episodes: int) -> int:
+    """Worker processes of ``train`` when ``--workers`` is not given.
+
+    One per available core, at most :data:`MAX_DEFAULT_WORKERS` and ``episodes``,
+    for a traffic scenario and a controller that supports parallel rollouts;
+    otherwise 1 (in-process training): a grid-world episode takes milliseconds,
+    so starting worker processes would cost more than it saves.
+    """
+    if scenario.kind != "traffic" or not supports_parallel(controller):
+        return 1
+    return max(1, min(available_cores(), MAX_DEFAULT_WORKERS, episodes))
 
 
 def state_bytes(controller: Any) -> bytes:

@@ -234,7 +234,7 @@ def _train_cmd(out: Path, *extra: str) -> list[str]:
     sets = [x for k, v in FAST_DQN.items() for x in ("--set", f"{k}={v}")]
     return [sys.executable, "-m", "ltos_traffic.cli", "train", "--net", "grid2x2",
             "--controller", "dqn", "--seconds", "200", "--episodes", "3", "--seed", "5",
-            "--out", str(out), *sets, *extra]  # fmt: skip
+            "--workers", "1", "--out", str(out), *sets, *extra]  # fmt: skip
 
 
 def _rows_if_complete(path: Path) -> list[list[str]]:

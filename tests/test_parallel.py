@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,15 @@ from ltos_traffic import rundir
 from ltos_traffic.controllers.base import StaticController, make_controller
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
-from ltos_traffic.parallel import EnvRecipe, RolloutPool, check_parallel, train_parallel
+from ltos_traffic.parallel import (
+    MAX_DEFAULT_WORKERS,
+    EnvRecipe,
+    RolloutPool,
+    available_cores,
+    check_parallel,
+    default_workers,
+    train_parallel,
+)
 from ltos_traffic.scenario import load_scenario
 
 
@@ -116,3 +128,37 @@ def test_controllers_with_hidden_acting_state_are_refused():
         check_parallel(_Remembers(spec, None, 0))
     check_parallel(make_controller("dqn", spec, 0, scenario_hparams=scenario.hparams))
     check_parallel(make_controller("ltos", spec, 0, scenario_hparams=scenario.hparams))
+
+
+def test_default_workers_follow_the_available_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    traffic = load_scenario("grid2x2_v1")
+    spec = make_env(traffic).spec
+    dqn = make_controller("dqn", spec, 0, scenario_hparams=traffic.hparams)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert available_cores() == 3
+    assert default_workers(traffic, dqn, episodes=20) == 3
+    assert default_workers(traffic, dqn, episodes=2) == 2  # no idle worker
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert default_workers(traffic, dqn, episodes=400) == MAX_DEFAULT_WORKERS
+    assert default_workers(traffic, _Remembers(spec, None, 0), episodes=20) == 1
+    prisoner = load_scenario("prisoner_v1")  # millisecond episodes: in-process
+    ltos = make_controller("ltos", make_env(prisoner).spec, 0, scenario_hparams=prisoner.hparams)
+    assert default_workers(prisoner, ltos, episodes=20) == 1
+
+
+def test_train_cli_uses_the_default_workers_and_records_them(tmp_path: Path) -> None:
+    fast = ("--set", "batch_size=4", "--set", "sample_size=8", "--set", "update_every_steps=5")
+    out = subprocess.run(
+        [sys.executable, "-m", "ltos_traffic.cli", "train", "--net", "grid2x2", "--controller",
+         "dqn", "--seconds", "60", "--episodes", "2", "--out", str(tmp_path), *fast],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    expected = min(available_cores(), MAX_DEFAULT_WORKERS, 2)
+    run = tmp_path / "grid2x2_v1" / "dqn" / "seed0"
+    assert json.loads((run / "config.json").read_text())["workers"] == expected
+    rows = rundir.read_csv(run / "episodes.csv")
+    assert len(rows) == 2
+    if expected > 1:
+        assert f"{expected} worker processes" in out.stderr
+        assert {r["workers"] for r in rows} == {str(expected)}
