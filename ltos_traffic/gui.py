@@ -26,6 +26,7 @@ from ltos_traffic.controllers.base import make_controller, parse_set_options
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiment import eval_seed
+from ltos_traffic.runner import reset
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.topology import N_PHASES
 
@@ -163,8 +164,9 @@ def _drive(
         training.load_checkpoint(Path(checkpoint), controller)
     assert spec.traffic is not None
     names = spec.traffic.phase_names
-    agents = range(spec.n_agents)
-    step = env.reset(eval_seed(seed))
+    # lights that run the network's own programs have no phase of ours to name
+    agents = range(0 if getattr(controller, "network_programs", False) else spec.n_agents)
+    step = reset(env, controller, eval_seed(seed))
     queue_sum = 0.0
     while not step.done and (seconds is None or step.sim_time_s < seconds):
         phase = np.argmax(step.obs[:, :N_PHASES], axis=1)

@@ -54,7 +54,7 @@ def run_episode(
         learn: call ``controller.observe`` on every transition.
         on_step: optional hook called with each step and the actions taken.
     """
-    step = env.reset(seed)
+    step = reset(env, controller, seed)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     curve: list[float] = []
@@ -79,6 +79,20 @@ def run_episode(
     if agent_queue is not None:
         agent_queue = agent_queue / max(len(curve), 1)
     return EpisodeResult(env.episode_metrics(), losses, curve, agent_queue)
+
+
+def reset(env: NetworkedEnv, controller: Any, seed: int) -> TimeStep:
+    """Start an episode for ``controller``.
+
+    A controller with ``network_programs = True`` (``sumo_program``) leaves the
+    signals to the network's own programs, so the traffic environment is reset
+    not to set them.
+    """
+    if getattr(controller, "network_programs", False):
+        traffic_reset: Any = env.reset  # TrafficEnv.reset; the grid-worlds have no programs
+        step: TimeStep = traffic_reset(seed, programs=True)
+        return step
+    return env.reset(seed)
 
 
 class SharingMeter:

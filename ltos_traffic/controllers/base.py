@@ -27,7 +27,9 @@ class Controller(Protocol):
 
     Class attributes: ``name`` (registry key), ``Config`` (frozen dataclass of
     hyperparameters, each with unit and paper value), ``learns`` (``False`` for
-    classical controllers, which are evaluated without training).
+    classical controllers, which are evaluated without training), and optionally
+    ``network_programs`` (``True`` leaves the signals to the network's own
+    programs: :func:`ltos_traffic.runner.reset` tells the environment).
 
     Constructor: ``(spec: EnvSpec, config: Config, seed: int)``.
 

@@ -106,6 +106,7 @@ class TrafficEnv:
         self._phase = np.zeros(self._n, dtype=np.int64)
         self._green_since = np.zeros(self._n, dtype=np.float64)
         self._t = 0
+        self._programs = False  # this episode runs the network's own programs (reset)
         self._queue_sum = 0.0
         self._return = 0.0
         self._metrics: EpisodeMetrics | None = None
@@ -117,12 +118,19 @@ class TrafficEnv:
 
     # ------------------------------------------------------------------ API
 
-    def reset(self, seed: int) -> TimeStep:
-        """Start a new SUMO episode seeded with ``seed``; every light on its first legal phase."""
+    def reset(self, seed: int, *, programs: bool = False) -> TimeStep:
+        """Start a new SUMO episode seeded with ``seed``; every light on its first legal phase.
+
+        With ``programs=True`` the episode leaves every light to the network's own
+        signal program, unchanged: actions are checked but not applied (the
+        ``sumo_program`` controller); observations, rewards and metrics are as usual.
+        """
         self.sim.start(seed)
+        self._programs = programs
         self._phase = np.argmax(self._legal, axis=1)
         self._green_since[:] = -self.scenario.min_green_s  # the first decision may switch
-        self.sim.set_states(range(self._n), [g[p] for g, p in zip(self._greens, self._phase)])
+        if not programs:
+            self.sim.set_states(range(self._n), [g[p] for g, p in zip(self._greens, self._phase)])
         self._t = 0
         self._queue_sum = 0.0
         self._return = 0.0
@@ -146,7 +154,7 @@ class TrafficEnv:
         sc = self.scenario
         now = self._t * sc.decision_interval_s
         change = (actions != self._phase) & (now - self._green_since >= sc.min_green_s)
-        switching = np.flatnonzero(change).tolist()
+        switching = [] if self._programs else np.flatnonzero(change).tolist()
         new_phase = actions.tolist()
         if switching and sc.yellow_s > 0:
             old_phase = self._phase.tolist()
