@@ -15,7 +15,12 @@ from pathlib import Path
 import click
 
 from ltos_traffic import __version__
-from ltos_traffic.cli_common import common_options, format_table, resolve_scenario
+from ltos_traffic.cli_common import (
+    common_options,
+    default_controller,
+    format_table,
+    resolve_scenario,
+)
 from ltos_traffic.errors import SimulationError, UserError
 from ltos_traffic.scenario import NET_ALIASES, load_scenario, scenario_names
 from ltos_traffic.types import EpisodeMetrics
@@ -32,6 +37,7 @@ SUMMARY_KEYS = (
     "mean_waiting_time_s",
     "teleports",
     "episode_return",
+    "self_weight",
 )
 
 
@@ -47,11 +53,10 @@ def list_cmd() -> None:
     from ltos_traffic.controllers.base import controller_class, controller_names
 
     click.echo("controllers:")
-    for name in controller_names():
-        cls = controller_class(name)
+    classes = [controller_class(name) for name in controller_names()]
+    for cls in classes:
         kind = "learns" if getattr(cls, "learns", False) else "classical"
-        doc = ((cls.__module__ and sys.modules[cls.__module__].__doc__) or "").strip().splitlines()
-        click.echo(f"  {name:<14} {kind:<9} {doc[0] if doc else ''}")
+        click.echo(f"  {cls.name:<14} {kind:<9} {_describe(cls, classes)}")
     click.echo("networks (--net):")
     for alias, scen in sorted(NET_ALIASES.items()):
         click.echo(f"  {alias:<14} -> {scen}")
@@ -59,6 +64,15 @@ def list_cmd() -> None:
     click.echo("scenarios (--scenario):")
     for name in scenario_names():
         click.echo(f"  {name:<20} {load_scenario(name).description}")
+
+
+def _describe(cls: type, classes: list[type]) -> str:
+    """First line of the controller module's docstring (it names the paper), or of the class's
+    own docstring when its module holds several controllers (ltos and fixed_ltos)."""
+    shared = sum(c.__module__ == cls.__module__ for c in classes) > 1
+    doc = cls.__doc__ if shared else sys.modules[cls.__module__].__doc__
+    lines = (doc or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 @cli.command("run")
@@ -85,7 +99,7 @@ def run_cmd(
     routes: tuple[str, ...],
     begin: float | None,
     scenario: str | None,
-    controller: str,
+    controller: str | None,
     seconds: float | None,
     seed: int,
     out: str,
@@ -107,6 +121,7 @@ def run_cmd(
     if episodes is not None and episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {episodes}")
     scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
+    controller = default_controller(controller, scen, training=False)
     started = time.perf_counter()
     summary = experiment.run(
         scen,
@@ -124,13 +139,14 @@ def run_cmd(
     )
     if summary.get("checkpoint") and checkpoint is None:
         click.echo(f"using the shipped checkpoint {summary['checkpoint']} (--train retrains)")
-    row = {"controller": controller, "net": scen.name, "seed": seed}
+    row = {"controller": controller, "net": scen.name, "seed": seed,
+           "training": summary.get("training", "")}  # fmt: skip
     if scen.kind == "traffic":
         row.update({k: summary[k] for k in SUMMARY_KEYS if k in summary})
     else:  # grid-worlds: the return and the scenario's own figures (cooperation rate, ...)
         standard = {f.name for f in dataclasses.fields(EpisodeMetrics)}
         meta = {"controller", "net", "scenario", "seed", "eval_seed", "train_episodes", "wall_s",
-                "run_dir", "checkpoint", "net_file"}  # fmt: skip
+                "run_dir", "checkpoint", "net_file", "training"}  # fmt: skip
         row["episode_return"] = summary["episode_return"]
         row.update({k: v for k, v in summary.items() if k not in standard | meta})
     click.echo(format_table([row], list(row)))

@@ -98,11 +98,29 @@ def network_options(fn: Any) -> Any:
     return fn
 
 
+def default_controller(controller: str | None, scenario: Scenario, *, training: bool) -> str:
+    """The controller a command runs when ``--controller`` is not given.
+
+    LToS, the project's method, wherever it can run as asked: always for ``train``,
+    and for ``run`` on a scenario that ships an LToS checkpoint; otherwise
+    max-pressure, which needs no training.
+    """
+    if controller is not None:
+        return controller
+    from ltos_traffic.shipped import shipped_path
+
+    if training or shipped_path(scenario.name, "ltos") is not None:
+        return "ltos"
+    return "max_pressure" if scenario.kind == "traffic" else "ltos"
+
+
 def common_options(fn: Any) -> Any:
     """Options shared by ``run`` and ``train``: the scenario, controller, seed, output."""
     options = [
         *NETWORK_OPTIONS,
-        click.option("--controller", default="max_pressure", show_default=True),
+        click.option("--controller", default=None,
+                     help="Controller (see `list`). Default: ltos, the project's method "
+                     "(run: from its shipped checkpoint; max_pressure on a network without one)."),
         SECONDS_OPTION,
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--out", default="runs", show_default=True, help="Root of run directories."),

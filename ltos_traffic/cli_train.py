@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ltos_traffic import rundir
-from ltos_traffic.cli_common import common_options, resolve_scenario
+from ltos_traffic.cli_common import common_options, default_controller, resolve_scenario
 from ltos_traffic.errors import UserError
 
 
@@ -42,7 +42,7 @@ def train_cmd(
     routes: tuple[str, ...],
     begin: float | None,
     scenario: str | None,
-    controller: str,
+    controller: str | None,
     seconds: float | None,
     seed: int,
     out: str,
@@ -61,6 +61,7 @@ def train_cmd(
     if episodes is not None and episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {episodes}")
     scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
+    controller = default_controller(controller, scen, training=True)
     n = episodes if episodes is not None else experiment.default_episodes(scen)
     traffic_options: dict[str, Any] = {"data_dir": data_dir, "backend": "libsumo"}
     out_dir, env, ctrl = experiment.open_run(

@@ -47,7 +47,7 @@ from tqdm import tqdm
 from ltos_traffic import rundir, training
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.runner import EpisodeResult, _queue_point
+from ltos_traffic.runner import EpisodeResult, SharingMeter, _queue_point
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, Transition
 
@@ -255,12 +255,20 @@ class RolloutPool:
         self.close()
 
 
-def learn_from(controller: Any, rollout: Rollout) -> EpisodeResult:
-    """Feed one rollout's transitions to ``controller.observe`` in order."""
+def learn_from(
+    controller: Any, rollout: Rollout, meter: SharingMeter | None = None
+) -> EpisodeResult:
+    """Feed one rollout's transitions to ``controller.observe`` in order.
+
+    A ``meter`` sees each step before the controller learns from it, so it reads
+    the sharing weights the serial loop would have read during the episode.
+    """
     restore = getattr(controller, "load_acting_state", None)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     for transition, acting in zip(rollout.transitions, rollout.acting):
+        if meter is not None:
+            meter(transition.step, transition.actions)
         if restore is not None and acting is not None:
             restore(acting)
         for key, value in controller.observe(transition).items():
@@ -315,9 +323,10 @@ def train_parallel(
                 rollouts = pool.run(
                     controller, [training.episode_seed(seed, k) for k in ks], explore=True
                 )
-                done = [learn_from(controller, r) for r in rollouts]
+                meters = [SharingMeter(controller) for _ in rollouts]
+                done = [learn_from(controller, r, m) for r, m in zip(rollouts, meters)]
                 training.save_checkpoint(ckpt, controller, episodes_done=ks[-1] + 1, seed=seed)
-                for k, rollout, result in zip(ks, rollouts, done):
+                for k, rollout, result, meter in zip(ks, rollouts, done, meters):
                     row = {
                         "episode": k,
                         "phase": "train",
@@ -326,6 +335,7 @@ def train_parallel(
                         "epsilon": epsilon,
                         "wall_s": round(rollout.wall_s, 3),
                         "workers": workers,
+                        **meter.stats(),
                     }
                     rundir.append_csv_row(csv_path, row)
                     bar.update(1)

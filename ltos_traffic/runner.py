@@ -141,6 +141,26 @@ class SharingMeter:
         w = self.mean()
         return float("nan") if w is None else float(w[:, 0].mean())
 
+    def stats(self) -> dict[str, float]:
+        """The episode's self-weights over agents: mean, std, min and max.
+
+        Keys ``self_weight``, ``self_weight_std``, ``self_weight_min``,
+        ``self_weight_max``.
+
+        Each agent's self-weight is first averaged over the episode's steps.
+        Empty when the controller does not share or nothing was recorded.
+        """
+        w = self.mean()
+        if w is None:
+            return {}
+        own = w[:, 0]
+        return {
+            "self_weight": float(own.mean()),
+            "self_weight_std": float(own.std()),
+            "self_weight_min": float(own.min()),
+            "self_weight_max": float(own.max()),
+        }
+
 
 def _queue_point(step: TimeStep) -> float:
     if step.lanes is not None:

@@ -88,7 +88,7 @@ def make_shipped(net: str, controller_name: str, *, episodes: int, seed: int, wo
                        progress=False)  # fmt: skip
     finally:
         env.close()
-    train_s = time.perf_counter() - started
+    train_s = _training_wall_s(out_dir) or time.perf_counter() - started
     target = SHIPPED_DIR / scenario.name / f"{controller_name}.pt"
     export(ctl, target, seed=seed, episodes_done=episodes)
     metrics = evaluate_checkpoint(scenario, controller_name, target, seed)
@@ -102,11 +102,26 @@ def make_shipped(net: str, controller_name: str, *, episodes: int, seed: int, wo
         "git_sha": rundir.git_sha(),
         "versions": rundir.package_versions(),
         "train_wall_s": round(train_s, 1),
+        "updates": {
+            key: int(getattr(ctl, key))
+            for key in ("update_count", "hl_update_count", "hl_round_count")
+            if hasattr(ctl, key)
+        },
         "eval_seed": eval_seed(seed),
         "eval": metrics.as_row(),
     }
     rundir.atomic_write_json(target.with_suffix(".json"), record)
     return target
+
+
+def _training_wall_s(out_dir: Path) -> float:
+    """Wall seconds of all training episodes in ``out_dir/episodes.csv`` (0 without any).
+
+    Counts episodes trained by an earlier call too (``--work`` pointing at a
+    finished run exports it without training again).
+    """
+    rows = rundir.read_csv(out_dir / training.EPISODES_CSV)
+    return sum(float(r.get("wall_s") or 0.0) for r in rows if r.get("phase") == "train")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,7 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--controller", required=True)
     parser.add_argument("--episodes", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", default="runs/shipped", help="Training run directories.")
+    parser.add_argument(
+        "--work",
+        default="runs/shipped",
+        help="Root of training run directories; a finished run there is exported, not retrained.",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     path = make_shipped(

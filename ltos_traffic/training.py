@@ -185,7 +185,7 @@ def train(
                 **result.losses,
                 "epsilon": epsilon,
                 "wall_s": round(wall, 3),
-                **({"self_weight": meter.self_weight()} if meter.active else {}),
+                **meter.stats(),
             }
             rundir.append_csv_row(csv_path, row)
             results.append(result)
