@@ -54,6 +54,7 @@ def _print_summary(report: Report) -> None:
             "scenario": r["scenario"],
             "controller": r["controller"],
             "seeds": r["seeds"],
+            "training": r["training"],
             **{
                 m.label: format_cell(r[f"{m.column}_mean"], r[f"{m.column}_std"], m.unit)
                 for m in metrics

@@ -106,13 +106,17 @@ def run(
     started = time.perf_counter()
     try:
         learns = getattr(controller, "learns", False)
+        shipped_episodes = None
         if learns and checkpoint is None and episodes is None and not train and not overrides:
-            from ltos_traffic.shipped import shipped_path
+            from ltos_traffic.shipped import shipped_path, shipped_record
 
             found = shipped_path(scenario.name, controller_name)
-            checkpoint = str(found) if found is not None else None
+            if found is not None:
+                checkpoint = str(found)
+                shipped_episodes = int(shipped_record(found)["episodes"])
+        checkpoint_episodes = 0
         if learns and checkpoint is not None:  # a bad checkpoint must not touch config.json
-            training.load_checkpoint_into(controller, Path(checkpoint))
+            checkpoint_episodes = training.load_checkpoint_into(controller, Path(checkpoint))
         rundir.write_config(
             out_dir,
             scenario=scenario.as_dict(),
@@ -137,6 +141,14 @@ def run(
     wall = time.perf_counter() - started
     extra = write_agent_tables(out_dir, env, controller, result, meter)
     extra["checkpoint"] = checkpoint if learns else None
+    if not learns:
+        extra["training"] = "none"
+    elif shipped_episodes is not None:
+        extra["training"] = f"shipped: {rundir.episodes_text(shipped_episodes)}"
+    elif checkpoint is not None:
+        extra["training"] = f"checkpoint: {rundir.episodes_text(checkpoint_episodes)}"
+    else:
+        extra["training"] = rundir.episodes_text(trained)
     return write_evaluation(
         out_dir, scenario, controller_name, seed, result, wall, trained, extra=extra
     )

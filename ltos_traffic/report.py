@@ -161,7 +161,8 @@ def load_runs(paths: Sequence[str | Path]) -> RunData:
             "controller": str(summary.get("controller", directory.parent.name)),
             "seed": int(summary.get("seed", 0)),
         }
-        runs.append({**summary, **keys, "run_dir": str(directory)})
+        training = rundir.training_text(summary)
+        runs.append({**summary, **keys, "training": training, "run_dir": str(directory)})
         episodes.append(_read_csv(directory / "episodes.csv", keys))
         steps.append(_read_csv(directory / "steps.csv", keys))
         agents.append(_read_csv(directory / "agents.csv", keys))
@@ -176,7 +177,7 @@ def load_runs(paths: Sequence[str | Path]) -> RunData:
     if not twice.empty:
         dirs = ", ".join(twice["run_dir"])
         raise UserError(f"the same scenario, controller and seed appear twice ({dirs}); give one")
-    front = [*KEYS, "train_episodes", *(m.column for m in METRICS)]
+    front = [*KEYS, "training", "train_episodes", *(m.column for m in METRICS)]
     table = table[[c for c in front if c in table] + [c for c in table if c not in front]]
     return RunData(table, concat(episodes), concat(steps), concat(agents), concat(weights))
 
@@ -189,8 +190,10 @@ def summary_table(runs: pd.DataFrame, order: Sequence[str] = ()) -> pd.DataFrame
         order: controllers in the wanted order; others follow alphabetically.
 
     Returns:
-        One row per (scenario, controller): ``seeds``, ``train_episodes`` and
-        ``<metric>_mean`` / ``<metric>_std`` (std is NaN for a single seed).
+        One row per (scenario, controller): ``seeds``, ``training`` (how the
+        policies were trained, e.g. "10 episodes", "shipped: 30 episodes"),
+        ``train_episodes`` and ``<metric>_mean`` / ``<metric>_std`` (std is NaN
+        for a single seed).
     """
     rows = []
     for (scenario, controller), group in runs.groupby(["scenario", "controller"], sort=False):
@@ -198,6 +201,7 @@ def summary_table(runs: pd.DataFrame, order: Sequence[str] = ()) -> pd.DataFrame
             "scenario": scenario,
             "controller": controller,
             "seeds": int(group["seed"].nunique()),
+            "training": ", ".join(dict.fromkeys(group.get("training", pd.Series([""])))),
             "train_episodes": int(group.get("train_episodes", pd.Series([0])).max()),
         }
         for metric in (*METRICS, RETURN):
@@ -505,21 +509,23 @@ def format_cell(mean: float, std: float, unit: str = "") -> str:
 
 def _summary_block(summary: pd.DataFrame) -> Block:
     metrics = shown_metrics(summary)
-    header = ("controller", "seeds", "training episodes", *(m.label for m in metrics))
+    header = ("controller", "seeds", "training", *(m.label for m in metrics))
     rows = []
     for _, r in summary.iterrows():
         cells = [format_cell(r[f"{m.column}_mean"], r[f"{m.column}_std"], m.unit) for m in metrics]
-        rows.append((str(r["controller"]), str(r["seeds"]), str(r["train_episodes"]), *cells))
+        rows.append((str(r["controller"]), str(r["seeds"]), str(r["training"]), *cells))
     return Block("table", header=header, rows=tuple(rows))
 
 
 def _runs_block(runs: pd.DataFrame, metrics: Sequence[Metric]) -> Block:
-    header = ("scenario", "controller", "seed", *(m.label for m in metrics), "run directory")
+    header = ("scenario", "controller", "seed", "training", *(m.label for m in metrics),
+              "run directory")  # fmt: skip
     rows = [
         (
             str(r["scenario"]),
             str(r["controller"]),
             str(r["seed"]),
+            str(r["training"]),
             *(_number(float(r.get(m.column, math.nan)), m.unit) for m in metrics),
             str(r["run_dir"]),
         )
@@ -763,14 +769,27 @@ def build_report(
 # -- compare: run what is missing --------------------------------------------------------
 
 
-def expected_train_episodes(scenario: Scenario, controller: str, episodes: int | None) -> int:
-    """Training episodes ``experiment.run`` will do for this controller (0 if it does not learn)."""
+def planned_training(
+    scenario: Scenario, controller: str, episodes: int | None
+) -> tuple[int, str | None, str]:
+    """What ``experiment.run`` will do before it evaluates, given ``--train-episodes``.
+
+    Returns ``(training episodes, checkpoint, words for the log)``: a learning
+    controller without ``episodes`` evaluates the checkpoint shipped for the
+    scenario if there is one (0 episodes, its path), else trains the scenario's default.
+    """
     from ltos_traffic.controllers.base import controller_class
     from ltos_traffic.experiment import default_episodes
+    from ltos_traffic.shipped import shipped_path, shipped_record
 
     if not getattr(controller_class(controller), "learns", False):
-        return 0
-    return episodes if episodes is not None else default_episodes(scenario)
+        return 0, None, "no training"
+    found = shipped_path(scenario.name, controller) if episodes is None else None
+    if found is not None:
+        trained = rundir.episodes_text(int(shipped_record(found)["episodes"]))
+        return 0, str(found), f"the shipped checkpoint, trained {trained}"
+    n = episodes if episodes is not None else default_episodes(scenario)
+    return n, None, f"{n} training episodes"
 
 
 def _plain(obj: Any) -> Any:
@@ -779,7 +798,12 @@ def _plain(obj: Any) -> Any:
 
 
 def finished_run(
-    directory: Path, scenario: Scenario, controller: str, seed: int, train_episodes: int
+    directory: Path,
+    scenario: Scenario,
+    controller: str,
+    seed: int,
+    train_episodes: int,
+    checkpoint: str | None = None,
 ) -> bool:
     """Whether ``directory`` holds a finished run with exactly these settings."""
     try:
@@ -787,7 +811,7 @@ def finished_run(
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    if config.get("checkpoint") is not None:
+    if config.get("checkpoint") != checkpoint:
         return False
     return (
         _plain(config.get("scenario")) == _plain(scenario.as_dict())
@@ -840,13 +864,13 @@ def ensure_runs(
     run = run or experiment.run
     dirs = []
     for controller in controllers:
-        episodes = expected_train_episodes(scenario, controller, train_episodes)
+        episodes, checkpoint, plan = planned_training(scenario, controller, train_episodes)
         for seed in seeds:
             directory = rundir.run_dir(out_root, scenario.name, controller, seed)
-            if finished_run(directory, scenario, controller, seed, episodes):
+            if finished_run(directory, scenario, controller, seed, episodes, checkpoint):
                 log(f"reuse {directory}")
             else:
-                log(f"run   {controller} seed {seed} ({episodes} training episodes)")
+                log(f"run   {controller} seed {seed} ({plan})")
                 summary = run(
                     scenario,
                     controller,

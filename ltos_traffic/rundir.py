@@ -162,6 +162,37 @@ def git_sha() -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
+def episodes_text(n: int) -> str:
+    """``"1 episode"``, ``"30 episodes"``."""
+    return f"{n} episode" if n == 1 else f"{n} episodes"
+
+
+def training_text(summary: dict[str, Any]) -> str:
+    """How the evaluated policy was trained, from a run's ``summary.json``.
+
+    ``summary["training"]`` as :func:`ltos_traffic.experiment.run` writes it:
+    ``"none"`` (classical), ``"N episodes"`` (trained in the run), ``"shipped: N
+    episodes"`` (the shipped checkpoint, N from its JSON record) or ``"checkpoint:
+    N episodes"``. Summaries written before that key existed: from
+    ``train_episodes`` or the checkpoint.
+    """
+    if summary.get("training"):
+        return str(summary["training"])
+    if summary.get("checkpoint"):
+        from ltos_traffic.shipped import SHIPPED_DIR, shipped_record
+
+        path = Path(summary["checkpoint"])
+        if path.parent.parent == SHIPPED_DIR and path.with_suffix(".json").is_file():
+            return f"shipped: {episodes_text(int(shipped_record(path)['episodes']))}"
+        return f"checkpoint {path}"
+    from ltos_traffic.controllers.base import controller_class, controller_names
+
+    name = str(summary.get("controller", ""))
+    if name in controller_names() and not getattr(controller_class(name), "learns", False):
+        return "none"
+    return episodes_text(int(summary.get("train_episodes") or 0))
+
+
 def write_config(
     directory: Path,
     *,
