@@ -459,7 +459,11 @@ def plot_map(
 def plot_sharing_over_training(
     episodes: pd.DataFrame, scenario: str, colours: dict[str, Any], path: Path
 ) -> Path | None:
-    """Mean self-weight ``w_ii`` per training episode (needs ``self_weight`` in episodes.csv)."""
+    """Mean self-weight ``w_ii`` per training episode (needs ``self_weight`` in episodes.csv).
+
+    The band spans the seeds; dashed and dotted lines give the lowest and highest
+    intersection's self-weight (``self_weight_min`` / ``_max``) where recorded.
+    """
     if episodes.empty or "self_weight" not in episodes:
         return None
     train = episodes[(episodes["scenario"] == scenario) & (episodes["phase"] == "train")]
@@ -469,7 +473,15 @@ def plot_sharing_over_training(
     fig = Figure(figsize=(7, 3.8), layout="constrained")
     ax = fig.subplots()
     for controller, group in train.groupby("controller", sort=False):
-        _band(ax, group, "episode", "self_weight", colours[str(controller)], str(controller))
+        colour = colours[str(controller)]
+        _band(ax, group, "episode", "self_weight", colour, str(controller))
+        # The spread over intersections: each episode's min and max over agents, mean over seeds.
+        for column, style in (("self_weight_min", "--"), ("self_weight_max", ":")):
+            if column in group and group[column].notna().any():
+                spread = group.groupby("episode")[column].mean()
+                which = column.rsplit("_", 1)[1]
+                label = f"{controller}: {which} over intersections"
+                ax.plot(spread.index, spread.to_numpy(), color=colour, ls=style, lw=1, label=label)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("training episode")
     ax.set_ylabel("mean self-weight $w_{ii}$ (share kept)")
