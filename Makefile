@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# the CPU wheel first: a bare torch requirement would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,pettingzoo,parquet,ray]'
+	$(PY) -m pip install --quiet -e '.[dev,pettingzoo,parquet,ray,resco]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its dev extras

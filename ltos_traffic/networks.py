@@ -9,6 +9,7 @@ from pathlib import Path
 from ltos_traffic.errors import UserError
 from ltos_traffic.grid import GridOptions, build_grid
 from ltos_traffic.netfiles import NetFiles
+from ltos_traffic.resco import resco_files
 from ltos_traffic.scenario import Scenario
 
 
@@ -23,6 +24,8 @@ def resolve_net_files(scenario: Scenario, *, data_dir: str | None = None) -> Net
         from ltos_traffic.cityflow import resolve_dataset
 
         return resolve_dataset(str(network.get("dataset", "")), data_dir)
+    if source == "resco":
+        return resco_files(str(network.get("map", "")))
     if source == "file":
         files = NetFiles(
             Path(network["net"]),

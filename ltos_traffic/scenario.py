@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ltos_traffic.errors import UserError
+from ltos_traffic.resco import MAPS as RESCO_MAPS
 from ltos_traffic.sumocfg import read_sumocfg
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 KINDS = ("traffic", "prisoner", "jungle")
+NETWORK_SOURCES = ("grid", "cityflow", "file", "resco")
 
 # ``--net NAME`` picks this scenario for NAME.
 NET_ALIASES: dict[str, str] = {
@@ -27,9 +29,13 @@ NET_ALIASES: dict[str, str] = {
     "grid6x6_colight": "grid6x6_colight_v1",
     "grid2x2": "grid2x2_v1",
     "shenzhen": "shenzhen_v1",
+    "grid6x6_congested": "grid6x6_congested_v1",
+    "shenzhen_congested": "shenzhen_congested_v1",
     "ltos6x6": "ltos6x6_v1",
     "prisoner": "prisoner_v1",
     "jungle": "jungle_v1",
+    # the RESCO benchmark maps (extra ltos-traffic[resco]; ltos_traffic/resco.py)
+    **{name: f"{name}_v1" for name in RESCO_MAPS},
 }
 
 
@@ -42,9 +48,10 @@ class Scenario:
         kind: ``"traffic"``, ``"prisoner"`` or ``"jungle"``.
         description: one line for ``ltos-traffic list``.
         network: how to obtain the network (traffic only): ``source`` is
-            ``"grid"`` (generated), ``"cityflow"`` (imported dataset) or
+            ``"grid"`` (generated), ``"cityflow"`` (imported dataset),
             ``"file"`` (user ``.net.xml`` + routes, optional ``additional``
-            files), plus source options.
+            files) or ``"resco"`` (a RESCO map, ``map = "cologne8"``), plus
+            source options.
         episode_seconds: simulated seconds per episode (traffic) or steps
             per episode (grid-worlds).
         begin_s: SUMO time at which an episode begins, seconds (traffic): the
@@ -171,8 +178,8 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Sc
             continue
         check_positive(f"{source}: timing.{key}", value)
     network = dict(data.get("network", {}))
-    if kind == "traffic" and network.get("source") not in ("grid", "cityflow", "file"):
-        raise UserError(f"{source}: [network] source must be 'grid', 'cityflow' or 'file'")
+    if kind == "traffic" and network.get("source") not in NETWORK_SOURCES:
+        raise UserError(f"{source}: [network] source must be one of {NETWORK_SOURCES}")
     sumo = dict(data.get("sumo", {}))
     args = sumo.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
