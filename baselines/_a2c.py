@@ -42,6 +42,7 @@ class A2CConfig:
     rms_alpha: float = 0.99  # RMSProp smoothing constant; Chu et al.: 0.99
     rms_eps: float = 1e-5  # RMSProp epsilon; Chu et al.: 1e-5
     reward_scale: float = 0.1  # raw reward multiplier before discounting (not in the paper)
+    eval_sample: bool = True  # greedy episodes sample the policy, as Chu et al.'s traffic tests do
 
 
 def spatial_discount(adjacency: np.ndarray, alpha: float) -> np.ndarray:
@@ -124,6 +125,35 @@ def masked_logits(logits: torch.Tensor, action_mask: torch.Tensor) -> torch.Tens
     return logits.masked_fill(~action_mask, -1e9)
 
 
+def evaluation_actions(
+    logits: torch.Tensor, *, sample: bool, generator: torch.Generator
+) -> np.ndarray:
+    """Actions of an evaluation (``explore=False``) step of a stochastic policy.
+
+    ``sample=True`` draws from the policy, as the authors of NeurComm/ConseNet
+    (cts198859/deeprl_network, ``utils.py`` ``Trainer.perform``: "in on-policy
+    learning, test policy has to be stochastic", used for every traffic env) and
+    of LIO (011235813/lio, ``alg/evaluate.py`` runs ``run_actor``, which samples)
+    evaluate. The argmax of a policy that is still near-uniform is an arbitrary
+    phase that hardly depends on the observation, so every junction holds one
+    phase and the grid jams (measured: 2,251 s on grid6x6, issue 14).
+    ``generator`` is the caller's evaluation generator, so evaluation never
+    moves the training random stream.
+
+    Args:
+        logits: ``(N, A)`` masked logits.
+        sample: draw from ``softmax(logits)``; ``False`` takes the argmax.
+        generator: source of the draws.
+
+    Returns:
+        ``(N,)`` int64 legal actions.
+    """
+    if not sample:
+        return logits.argmax(dim=-1).numpy().astype(np.int64)
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0].numpy().astype(np.int64)
+
+
 class LSTMA2C:
     """Advantage actor-critic with one LSTM per agent and spatially discounted rewards.
 
@@ -165,6 +195,8 @@ class LSTMA2C:
         self._segment_carry = self.carry  # carry at the start of the stored segment
         self._carry_before_act = self.carry
         self.updates = 0
+        self.eval_gen = torch.Generator()  # evaluation draws; reseeded at every episode start
+        self.eval_seed = seed  # kept in the state dict, so a resumed run evaluates alike
 
     # --- what subclasses define -------------------------------------------------------------
 
@@ -207,18 +239,19 @@ class LSTMA2C:
     # --- controller protocol -----------------------------------------------------------------
 
     def act(self, step: TimeStep, *, explore: bool) -> np.ndarray:
-        """Sample (explore) or take the most likely legal action, all agents at once."""
+        """Sample the policy (explore), else act as :func:`evaluation_actions` says; all agents."""
         if step.t == 0:
             self.carry = self._initial_carry()
+            if not explore:
+                self.eval_gen.manual_seed(self.eval_seed)
         self._carry_before_act = self.carry
         mask = torch.from_numpy(np.asarray(step.action_mask, dtype=bool))
         with torch.no_grad():
             logits, _, self.carry = self._step(torch.from_numpy(step.obs).float(), mask, self.carry)
         if explore:
             actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen)[:, 0]
-        else:
-            actions = logits.argmax(dim=-1)
-        return actions.numpy().astype(np.int64)
+            return actions.numpy().astype(np.int64)
+        return evaluation_actions(logits, sample=self.config.eval_sample, generator=self.eval_gen)
 
     def observe(self, transition: Transition) -> dict[str, float]:
         """Store the step; update at the end of a segment or of the episode."""
@@ -290,6 +323,7 @@ class LSTMA2C:
             "optim": self.optim.state_dict(),
             "updates": self.updates,
             "torch_rng": self.gen.get_state(),
+            "eval_seed": self.eval_seed,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -298,5 +332,6 @@ class LSTMA2C:
         self.optim.load_state_dict(state["optim"])
         self.updates = int(state["updates"])
         self.gen.set_state(state["torch_rng"])
+        self.eval_seed = int(state.get("eval_seed", self.seed))
         self.rollout.clear()
         self.carry = self._initial_carry()

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from baselines._a2c import AgentLinear, masked_logits
+from baselines._a2c import AgentLinear, evaluation_actions, masked_logits
 from ltos_traffic.controllers.base import register
 from ltos_traffic.exploration import EpsilonSchedule
 from ltos_traffic.rollout import Rollout, RolloutBatch, discounted_returns
@@ -70,6 +70,7 @@ class LIOConfig:
     rms_alpha: float = 0.99  # RMSProp smoothing constant
     rms_eps: float = 1e-5  # RMSProp epsilon
     reward_scale: float = 0.1  # raw reward multiplier (not in the paper)
+    eval_sample: bool = True  # greedy episodes sample the policy (LIO's code: alg/evaluate.py)
 
 
 PolicyParams = dict[str, torch.Tensor]
@@ -132,6 +133,8 @@ class LIO:
         self._prev_batch: RolloutBatch | None = None
         self._prev_params: PolicyParams = {}
         self._prev_step_size: PolicyParams = {}
+        self.eval_gen = torch.Generator()  # evaluation draws; reseeded at every episode start
+        self.eval_seed = seed  # kept in the state dict, so a resumed run evaluates alike
 
     # --- incentives -------------------------------------------------------------------------
 
@@ -194,13 +197,21 @@ class LIO:
         return self.schedule.value(self.episodes)
 
     def act(self, step: TimeStep, *, explore: bool) -> np.ndarray:
-        """Sample the policies (with epsilon-random legal actions) or take their argmax."""
+        """Sample the policies with epsilon-random legal actions (explore), else evaluate.
+
+        Evaluation (epsilon 0) samples the policies as LIO's authors do, or takes
+        their argmax with ``eval_sample = false`` (:func:`evaluation_actions`).
+        """
         mask = torch.from_numpy(np.asarray(step.action_mask, bool))
         with torch.no_grad():
             obs = torch.from_numpy(step.obs).float()[None]
             logits = masked_logits(policy_logits(dict(self.policy), obs)[0], mask)
         if not explore:
-            return logits.argmax(-1).numpy().astype(np.int64)
+            if step.t == 0:
+                self.eval_gen.manual_seed(self.eval_seed)
+            return evaluation_actions(
+                logits, sample=self.config.eval_sample, generator=self.eval_gen
+            )
         sampled = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen)[:, 0]
         uniform = np.where(step.action_mask, self.rng.random(mask.shape), -1.0).argmax(-1)
         random_pick = self.rng.random(self.spec.n_agents) < self.exploration_rate
@@ -330,6 +341,7 @@ class LIO:
             "episodes": self.episodes,
             "updates": self.updates,
             "torch_rng": self.gen.get_state(),
+            "eval_seed": self.eval_seed,
             "np_rng": self.rng.bit_generator.state,
         }
 
@@ -346,5 +358,6 @@ class LIO:
         self.episodes = int(state["episodes"])
         self.updates = int(state["updates"])
         self.gen.set_state(state["torch_rng"])
+        self.eval_seed = int(state.get("eval_seed", self.seed))
         self.rng.bit_generator.state = state["np_rng"]
         self.rollout.clear()
