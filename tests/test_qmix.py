@@ -9,7 +9,7 @@ import torch
 from baselines.qmix import QMIX, EpisodeBuffer, MonotonicMixer, QMIXConfig
 
 from fakes import one_torch_thread
-from fakes_baselines import TargetEnv, assert_learns, assert_resume_is_exact
+from fakes_baselines import TargetEnv, assert_learns, assert_resume_is_exact, train
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -74,11 +74,68 @@ def test_gru_state_resets_at_episode_start() -> None:
 
 def test_qmix_learns_the_fake_task() -> None:
     env = TargetEnv(n_agents=3, steps=10)
-    cfg = QMIXConfig(hidden=32, lr=5e-3, gamma=0.5, reward_scale=1.0, batch_size=8)
+    cfg = QMIXConfig(hidden=32, lr=5e-3, gamma=0.5, reward_scale=1.0, batch_size=8,
+                     updates_per_episode=2, train_steps=5, burn_in_steps=2)  # fmt: skip
     ctl = QMIX(env.spec, cfg, seed=0)
-    assert_learns(env, ctl, 80, {"td_loss", "q_tot", "epsilon"}, floor=24)
-    assert ctl.updates == 80 and len(ctl.buffer) == 80
+    assert_learns(env, ctl, 40, {"td_loss", "q_tot", "epsilon"}, floor=24)
+    assert ctl.updates == 2 * 40 and len(ctl.buffer) == 40
+
+
+def test_every_episode_makes_updates_per_episode_gradient_steps() -> None:
+    """Issue 14: one step per 360-step episode left QMIX's Q at its initial values."""
+    env = TargetEnv(n_agents=2, steps=6)
+    ctl = QMIX(env.spec, QMIXConfig(updates_per_episode=3, batch_size=2), seed=0)
+    before = [p.detach().clone() for p in ctl.agent.parameters()]
+    train(env, ctl, 2)
+    assert ctl.updates == 6 and ctl.episodes == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, ctl.agent.parameters()))
+
+
+def _stored(buffer: EpisodeBuffer, steps: int, n: int, spec: object) -> None:
+    """Store one episode whose step ``t`` has obs, action and reward ``t``."""
+    d, a, s = spec.obs_dim, spec.n_actions, spec.state_dim  # type: ignore[attr-defined]
+    t = np.arange(steps + 1, dtype=np.float32)
+    buffer.add({
+        "obs": np.broadcast_to(t[:, None, None], (steps + 1, n, d)).copy(),
+        "state": np.broadcast_to(t[:, None], (steps + 1, s)).copy(),
+        "mask": np.ones((steps + 1, n, a), bool),
+        "actions": np.broadcast_to((np.arange(steps) % a)[:, None], (steps, n)).copy(),
+        "reward": t[:steps].copy(),
+    })  # fmt: skip
+
+
+def test_windows_are_consecutive_steps_with_burn_in_and_the_previous_action() -> None:
+    env = TargetEnv(n_agents=2, n_actions=3, steps=12)
+    buffer = EpisodeBuffer(episodes=2, spec=env.spec)
+    _stored(buffer, 12, 2, env.spec)
+    batch = buffer.sample_windows(64, train_steps=4, burn_in=3, rng=np.random.default_rng(0))
+    obs_t = batch["obs"][:, :, 0, 0]  # (B, 8): the step index of each window position
+    assert batch["obs"].shape[1] == 3 + 4 + 1 and batch["actions"].shape[1] == 7
+    assert torch.all(obs_t[:, 1:] - obs_t[:, :-1] == 1)  # consecutive, next obs included
+    torch.testing.assert_close(batch["reward"], obs_t[:, :-1])
+    starts = obs_t[:, 0].long()
+    prev = batch["prev_action"][:, 0]
+    assert torch.all(prev[starts == 0] == -1)
+    assert torch.all(prev[starts > 0] == (starts[starts > 0] - 1) % 3)
+    # Exactly the 4 trained steps carry loss, after up to 3 burn-in steps.
+    assert torch.all(batch["train"].sum(1) == 4)
+    burn_in = batch["train"].float().argmax(1)  # window position of the first trained step
+    assert torch.all(burn_in == torch.clamp(starts + burn_in, max=3))
+    assert set(starts.tolist()) > {0}  # windows start inside episodes too
+
+
+def test_the_time_limit_is_not_terminal() -> None:
+    """The last real step bootstraps from the final state (PyMARL: episode_limit is not done)."""
+    env = TargetEnv(n_agents=2, steps=3)
+    ctl = QMIX(env.spec, QMIXConfig(gamma=0.5), seed=0)
+    _stored(ctl.buffer, 3, 2, env.spec)
+    with torch.no_grad():
+        ctl.target_mixer.hyper_b2[2].bias.fill_(10.0)  # Q_tot' well away from 0
+    batch = ctl.buffer.sample_windows(4, train_steps=3, burn_in=0, rng=np.random.default_rng(0))
+    _, y, train_mask = ctl.td_terms(batch)
+    assert torch.all(train_mask[:, 2])  # the episode's last step carries loss ...
+    assert torch.all((y - batch["reward"])[:, 2].abs() > 1.0)  # ... and bootstraps
 
 
 def test_resume_from_a_checkpoint_is_exact() -> None:
-    assert_resume_is_exact("qmix", {"batch_size": "2"})
+    assert_resume_is_exact("qmix", {"batch_size": "2", "updates_per_episode": "2"})
