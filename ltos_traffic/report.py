@@ -284,39 +284,72 @@ def plot_metric_bars(
     return _save(fig, path)
 
 
+def exploration_column(train: pd.DataFrame) -> pd.Series:
+    """Per training row, how much the policy explored.
+
+    ``epsilon`` for epsilon-greedy learners, else the mean policy ``entropy``
+    (nats) the actor-critic learners report; NaN where a row has neither.
+    """
+    out = pd.Series(np.nan, index=train.index, dtype=float)
+    for column in ("entropy", "epsilon"):  # epsilon wins where both are present
+        if column in train:
+            values = pd.to_numeric(train[column], errors="coerce")
+            out = values.where(values.notna(), out)
+    return out
+
+
+def needs_log_scale(values: pd.Series, ratio: float = 10.0) -> bool:
+    """Whether positive ``values`` span more than ``ratio`` times (then a log axis reads better)."""
+    positive = values[values > 0]
+    return not positive.empty and float(positive.max()) > ratio * float(positive.min())
+
+
 def plot_learning_curves(
     episodes: pd.DataFrame, scenario: str, colours: dict[str, Any], path: Path
 ) -> Path | None:
-    """Average travel time and mean queue per training episode, per learned controller.
+    """Travel time, return and exploration per training episode; all learned controllers.
 
-    Controllers that do not learn appear as dashed lines at their evaluation value.
+    Every learned controller shares one axis per panel, so a reader sees which
+    converged and where. The travel-time axis is logarithmic when the curves span
+    more than ten times (a jammed grid next to a working one). Exploration is
+    epsilon, or policy entropy for learners without epsilon. Controllers that do
+    not learn appear as dashed lines at their evaluation value.
     """
     if episodes.empty or "phase" not in episodes:
         return None
     rows = episodes[episodes["scenario"] == scenario]
-    train = rows[rows["phase"] == "train"]
+    train = rows[rows["phase"] == "train"].copy()
     if train.empty:
         return None
+    train["exploration"] = exploration_column(train)
     fixed = rows[(rows["phase"] == "eval") & ~rows["controller"].isin(set(train["controller"]))]
-    panels: tuple[tuple[str, str], ...] = (
+    panels: list[tuple[str, str]] = [
         ("avg_travel_time_s", "Average travel time (s)"),
-        ("mean_queue", "Mean queue (veh)"),
-    )
+        ("episode_return", "Episode return (reward)"),
+    ]
     if train["avg_travel_time_s"].isna().all():  # grid-worlds
-        panels = (("episode_return", "Episode return (reward)"),)
-    fig = Figure(figsize=(5 * len(panels), 3.8), layout="constrained")
+        panels = panels[1:]
+    if train["exploration"].notna().any():
+        panels.append(("exploration", "Exploration (epsilon or entropy)"))
+    fig = Figure(figsize=(4.6 * len(panels), 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (column, label) in zip(axes, panels):
         for controller, group in train.groupby("controller", sort=False):
-            _band(ax, group, "episode", column, colours[str(controller)], str(controller))
-        for controller, group in fixed.groupby("controller", sort=False):
-            ax.axhline(
-                group[column].mean(),
-                color=colours[str(controller)],
-                ls="--",
-                lw=1.2,
-                label=f"{controller} (no learning)",
-            )
+            if group[column].notna().any():
+                _band(ax, group, "episode", column, colours[str(controller)], str(controller))
+        if column in fixed:
+            for controller, group in fixed.groupby("controller", sort=False):
+                ax.axhline(
+                    group[column].mean(),
+                    color=colours[str(controller)],
+                    ls="--",
+                    lw=1.2,
+                    label=f"{controller} (no learning)",
+                )
+        if column == "avg_travel_time_s" and needs_log_scale(
+            pd.concat([train[column], fixed[column]])
+        ):
+            ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("training episode")
         ax.set_ylabel(label)
