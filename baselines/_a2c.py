@@ -41,7 +41,11 @@ class A2CConfig:
     max_grad_norm: float = 40.0  # global gradient-norm clip; Chu et al.: 40
     rms_alpha: float = 0.99  # RMSProp smoothing constant; Chu et al.: 0.99
     rms_eps: float = 1e-5  # RMSProp epsilon; Chu et al.: 1e-5
-    reward_scale: float = 0.1  # raw reward multiplier before discounting (not in the paper)
+    # Raw reward multiplier before discounting (not in the paper). Chu et al.'s traffic configs
+    # divide the queue reward by reward_norm (100 for IA2C/ConseNet with spatial discount 0.9,
+    # 2,000 for NeurComm on the global reward) and do not clip it (reward_clip = -1): about 0.1
+    # per vehicle per step, as here (0.1 x ~1.4, the alpha-weighted neighbourhood on the grid).
+    reward_scale: float = 0.1
     eval_sample: bool = True  # greedy episodes sample the policy, as Chu et al.'s traffic tests do
 
 
