@@ -10,7 +10,13 @@ order. Each agent chooses among four green phases, always in this order:
 3. ``NS-left``: left turns on the other axis.
 
 Right turns are always allowed (``g``, yielding). A phase that serves no link at
-a junction (3-way junctions, one-way streets) is masked. The two axes of a
+a junction (3-way junctions, one-way streets) is masked. A lane shared by several
+movements (straight and left on one lane, common in real networks and in
+``netconvert``'s defaults) lets its other movements go, yielding (``g``), whenever
+one of them has green, as the networks' own programs do: otherwise a vehicle
+waiting to turn left would hold the straight traffic behind it. The project's
+grids and imported CityFlow networks have one movement per lane, so their phases
+are unaffected. The two axes of a
 junction are found from the headings of its incoming edges: the dominant
 orthogonal cross orientation ``alpha = arg(sum exp(4 i theta)) / 4``; an approach
 belongs to the axis whose direction its heading is closer to (mod 180°). This
@@ -107,7 +113,7 @@ class Topology:
                 moves = tuple(
                     Movement(index[link.in_lane], index[link.out_lane])
                     for link in x.links
-                    if state and state[link.index] == "G"
+                    if state and _released(state[link.index], link)
                 )
                 per_phase.append(moves)
             movements.append(tuple(per_phase))
@@ -121,6 +127,12 @@ class Topology:
             decision_interval_s=decision_interval_s,
             yellow_s=yellow_s,
         )
+
+
+def _released(signal: str, link: Link) -> bool:
+    """Whether a phase serves ``link``: green, or yielding green on a shared lane (not a right
+    turn, which every phase lets go)."""
+    return signal == "G" or (signal == "g" and link.direction not in "rR")
 
 
 def yellow_state(current: str, nxt: str) -> str:
@@ -247,6 +259,10 @@ def _intersection(tls: object) -> Intersection | None:
             elif link.axis == axis and (link.direction in "lLt") == wants_left:
                 state[link.index] = "G"
                 served = True
+        released = {link.in_lane for link in links if state[link.index] == "G"}
+        for link in links:  # a shared lane: its other movements may go, yielding
+            if link.in_lane in released and state[link.index] == "r":
+                state[link.index] = "g"
         greens.append("".join(state) if served else "")
     if not any(greens):
         # only right turns: treat the junction as one always-green phase

@@ -69,3 +69,9 @@ def test_cologne1_end_to_end_with_the_networks_own_program(tmp_path: Path):
     assert summary["arrived"] > 200 and 0 < summary["avg_delay_s"] < summary["avg_travel_time_s"]
     scenario = json.loads((run / "config.json").read_text())["scenario"]
     assert scenario["begin_s"] == 25200 and scenario["episode_seconds"] == 600
+    # max-pressure is no worse than the city's own program (its shared lanes let left turns
+    # yield with the straight traffic, as the program does)
+    pressure = json.loads(
+        (run.parent.parent / "max_pressure" / "seed0" / "summary.json").read_text()
+    )
+    assert pressure["avg_delay_s"] <= summary["avg_delay_s"]

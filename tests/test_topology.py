@@ -81,6 +81,33 @@ def test_irregular_network_t_junction_masks_missing_phase(tmp_path: Path):
     assert topo.adjacency[0, 1] and topo.adjacency[1, 0]
 
 
+def test_shared_lane_lets_its_other_movements_go_yielding(tmp_path: Path):
+    """A lane for straight and left (netconvert's default on two-lane roads) must not hold its
+    straight traffic behind a vehicle waiting to turn left, nor the other way round."""
+    net, _ = build_irregular(tmp_path)
+    topo = load_topology(net)
+    cross = topo.intersections[1]  # J2: E_J2_1 serves straight (link 5) and left (link 6)
+    links = {(link.in_lane, link.direction): link.index for link in cross.links}
+    straight, left = links[("E_J2_1", "s")], links[("E_J2_1", "l")]
+    we_through, we_left = cross.green_states[0], cross.green_states[2]
+    assert (we_through[straight], we_through[left]) == ("G", "g")
+    assert (we_left[straight], we_left[left]) == ("g", "G")
+    dedicated = links[("E_J2_0", "s")]  # its lane has no left turn: red in the left phase
+    assert we_left[dedicated] == "r"
+    # max-pressure counts what a phase lets go: the through phase serves the shared left too
+    spec = topo.traffic_spec(10.0, 3.0)
+    index = topo.lane_index()
+    served = {(m.in_lane, m.out_lane) for m in spec.phase_movements[1][0]}
+    assert (index["E_J2_1"], index["J2_S2_0"]) in served
+
+
+def test_grids_have_no_shared_lanes_so_their_phases_are_unchanged(grid2x2):
+    for x in grid2x2.intersections:
+        for state in x.green_states:
+            yielding = [link for link in x.links if state and state[link.index] == "g"]
+            assert all(link.direction in "rR" for link in yielding)
+
+
 def test_yellow_state_turns_lost_greens_yellow():
     assert yellow_state("GGrg", "rrGg") == "yyrg"
     assert yellow_state("rrGg", "rrGg") == "rrGg"
