@@ -21,18 +21,22 @@ Cases (see ``benchmarks/README.md`` for the targets and what they mean):
 * P3: episodes per hour with 1 and 2 worker processes (parallel rollouts), and
   time per simulated hour on generated grids 6x6, 10x10 and 20x20 with demand
   proportional to the side (3,000 veh/h per 6 rows).
+* P4: 400 LToS training episodes on ``grid6x6_v1`` with ``train``'s default
+  workers, projected in minutes from the wall time of steady-state rounds.
 
-Usage: ``python benchmarks/bench.py [--reps 3] [--only P1,P1b,P2,P3] [--csv PATH]``.
+Usage: ``python benchmarks/bench.py [--reps 3] [--only P1,P1b,P2,P3,P4] [--csv PATH]``.
 Rows are appended to ``benchmarks/results.csv`` so runs can be compared over time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import datetime
 import functools
+import importlib
 import importlib.util
 import json
 import os
@@ -56,6 +60,10 @@ SUMO_RL = "sumo-rl==1.4.5"
 MARK = "BENCH "  # prefix of a child's result line on stdout
 RAW_BENCH = f"raw sumo {BENCH_NET}, static lights"
 RAW_LTOS = f"raw sumo {LTOS_NET}, static lights"
+P4_EPISODES = 400  # the authors' budget on the 6x6 grid
+P4_WARM_UP = 4  # episodes before the measured ones (the replay buffer fills, full update rounds)
+P4_MEASURED = 4  # one LToS high-level round (every 4 episodes)
+P4_LABEL = "LToS training, default workers"
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -163,6 +171,8 @@ def case_env(args: argparse.Namespace) -> dict[str, Any]:
     else:
         scenario = load_scenario(args.net)
     env = TrafficEnv(scenario, backend=args.backend)
+    # Loaded once per process, before the first episode, as sumo-rl loads it at import time.
+    importlib.import_module(args.backend)
     act: Callable[[Any], Any] = _random_policy(args.seed)
     if args.policy == "max_pressure":
         controller = make_controller("max_pressure", env.spec, args.seed)
@@ -290,6 +300,54 @@ def case_rollouts(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def case_ltos_workers(args: argparse.Namespace) -> dict[str, Any]:
+    """P4: LToS training rounds with ``train``'s default workers, after a warm-up.
+
+    The round loop of :func:`ltos_traffic.parallel.train_parallel` (rollouts in the
+    workers, learning and checkpoint in this process). Worker start-up, paid once
+    per run, is outside the measured rounds. Besides the wall time, a round's time
+    on an otherwise idle machine with a core per worker is estimated from CPU
+    times: the slowest rollout of the round plus the learner's CPU (the learner
+    waits for the rollouts, the workers for the learner).
+    """
+    import torch
+
+    from ltos_traffic import training
+    from ltos_traffic.controllers.base import make_controller
+    from ltos_traffic.envs.traffic import TrafficEnv
+    from ltos_traffic.parallel import EnvRecipe, RolloutPool, default_workers, learn_from
+    from ltos_traffic.scenario import load_scenario
+
+    torch.set_num_threads(1)
+    scenario = load_scenario(args.net)
+    spec = TrafficEnv(scenario).spec
+    controller = make_controller("ltos", spec, args.seed, scenario_hparams=scenario.hparams)
+    workers = default_workers(scenario, controller, P4_EPISODES)
+    ckpt = Path(tempfile.mkdtemp(prefix="ltos-bench-")) / training.CHECKPOINT
+    timer, idle_s, episodes = Timer(), 0.0, 0
+    recipe = EnvRecipe.of(scenario, backend="libsumo")
+    with RolloutPool(recipe, controller, spec, seed=args.seed, workers=workers) as pool:
+        for first in range(0, P4_WARM_UP + P4_MEASURED, workers):
+            seeds = [training.episode_seed(args.seed, k) for k in range(first, first + workers)]
+            learner = Timer()
+            with timer.measure() if first >= P4_WARM_UP else contextlib.nullcontext():
+                rollouts = pool.run(controller, seeds, explore=True)
+                with learner.measure():
+                    for rollout in rollouts:
+                        learn_from(controller, rollout)
+                    training.save_checkpoint(ckpt, controller, episodes_done=first + 1, seed=0)
+            if first >= P4_WARM_UP:
+                idle_s += max(r.cpu_s for r in rollouts) + learner.cpu_s
+                episodes += len(rollouts)
+    return {
+        "wall_s": timer.wall_s,
+        "cpu_s": timer.cpu_s,  # the learner only: the workers are not waited for
+        "workers": workers,
+        "projected_minutes": P4_EPISODES * timer.wall_s / episodes / 60.0,
+        "projected_idle_minutes": P4_EPISODES * idle_s / episodes / 60.0,
+    }
+
+
 def _grid_options(size: int) -> Any:
     from ltos_traffic.grid import GridOptions
 
@@ -317,6 +375,7 @@ CASES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "sumorl": case_sumorl,
     "ltos": case_ltos,
     "rollouts": case_rollouts,
+    "ltos_workers": case_ltos_workers,
 }
 
 
@@ -388,6 +447,8 @@ def plan(groups: set[str], sumo_rl: bool) -> list[Case]:
             cases.append(
                 Case("P3", f"grid {size}x{size} max-pressure", ("env", "--grid", str(size)), reps=1)
             )
+    if "P4" in groups:
+        cases.append(Case("P4", P4_LABEL, ("ltos_workers", "--net", LTOS_NET), reps=1))
     return cases
 
 
@@ -501,13 +562,21 @@ def figures(results: dict[str, list[dict[str, Any]]]) -> list[Figure]:
                 Figure(f"P3 grid {size}x{size}: CPU ms per intersection-hour", per_agent, "ms")
             )
             out.append(Figure(f"P3 grid {size}x{size}: max-pressure / raw sumo", ratio, "x"))
+    if P4_LABEL in results:
+        p4 = results[P4_LABEL]
+        workers = int(median(p4, "workers"))
+        name = f"P4 400 LToS episodes on grid6x6, {workers} workers, projected"
+        minutes = median(p4, "projected_minutes")
+        out.append(Figure(f"{name} (wall)", minutes, "min", "<= 30", minutes <= 30.0))
+        idle = median(p4, "projected_idle_minutes")
+        out.append(Figure(f"{name} (idle machine, from CPU)", idle, "min", "<= 30", idle <= 30.0))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions per case (median)")
-    parser.add_argument("--only", default="P1,P1b,P2,P3", help="comma-separated groups")
+    parser.add_argument("--only", default="P1,P1b,P2,P3,P4", help="comma-separated groups")
     parser.add_argument("--csv", default=str(REPO / "benchmarks" / "results.csv"))
     parser.add_argument("--seed", type=int, default=0)
     # child-only options

@@ -93,6 +93,7 @@ class Rollout:
         metrics: the environment's episode metrics.
         queue_curve: per step, mean halting vehicles per agent (traffic) or mean reward.
         wall_s: seconds the worker spent on the episode.
+        cpu_s: CPU seconds the worker spent on it (SUMO included: libsumo runs in-process).
     """
 
     env_seed: int
@@ -101,6 +102,7 @@ class Rollout:
     metrics: EpisodeMetrics
     queue_curve: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    cpu_s: float = 0.0
 
 
 def check_parallel(controller: Any) -> None:
@@ -190,7 +192,7 @@ def _run_one(payload: bytes, run_seed: int, env_seed: int, explore: bool) -> Rol
     if isinstance(getattr(replica, "generator", None), torch.Generator):
         replica.generator.manual_seed(reseed)
     export = getattr(replica, "acting_state", None)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     step = env.reset(env_seed)
     transitions: list[Transition] = []
     acting: list[Any] = []
@@ -203,7 +205,8 @@ def _run_one(payload: bytes, run_seed: int, env_seed: int, explore: bool) -> Rol
         curve.append(_queue_point(nxt))
         step = nxt
     metrics = env.episode_metrics()
-    return Rollout(env_seed, transitions, acting, metrics, curve, time.perf_counter() - started)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return Rollout(env_seed, transitions, acting, metrics, curve, wall, cpu)
 
 
 # -- learner side ----------------------------------------------------------------------------
