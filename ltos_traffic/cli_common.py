@@ -6,11 +6,14 @@ while ``cli`` imports the command modules.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ltos_traffic.errors import UserError
+from ltos_traffic.networks import program_yellow_s
 from ltos_traffic.scenario import (
     NET_ALIASES,
     Scenario,
@@ -39,15 +42,26 @@ def resolve_scenario(
     else:
         base = load_scenario("grid6x6_v1")
     if net.endswith(".sumocfg"):
-        return config_scenario(net, routes, base, begin=begin, seconds=seconds)
-    if net.endswith(".xml"):
-        base = custom_scenario(net, routes, base)
+        user = config_scenario(net, routes, base, begin=begin, seconds=seconds)
+    elif net.endswith(".xml"):
+        user = custom_scenario(net, routes, base).with_timing(seconds=seconds, begin=begin)
     elif routes:
         raise UserError(
             "--routes is only for --net PATH.net.xml or PATH.sumocfg "
             "(named networks ship their demand)"
         )
-    return base.with_timing(seconds=seconds, begin=begin)
+    else:
+        return base.with_timing(seconds=seconds, begin=begin)
+    return user if scenario is not None else with_program_yellow(user)
+
+
+def with_program_yellow(scenario: Scenario) -> Scenario:
+    """A user network without a scenario file changes phases with its own programs' yellow time
+    (when it has one shorter than a decision interval), not the grids' 5 s."""
+    yellow = program_yellow_s(Path(scenario.network["net"]))
+    if yellow is None or yellow >= scenario.decision_interval_s:
+        return scenario
+    return dataclasses.replace(scenario, yellow_s=yellow)
 
 
 def _unknown_net(net: str) -> Scenario:

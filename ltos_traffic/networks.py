@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 from ltos_traffic.errors import UserError
@@ -162,3 +163,23 @@ def _number(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def program_yellow_s(net_file: Path) -> float | None:
+    """The yellow time of a network's own signal programs, seconds.
+
+    The most common duration of the programs' phases that show yellow (the longer
+    one on a tie); ``None`` when the network has no program with a yellow phase.
+    """
+    durations: Counter[float] = Counter()
+    try:
+        for _, el in ET.iterparse(net_file):
+            state, duration = el.get("state", ""), _number(el.get("duration"))
+            if el.tag == "phase" and "y" in state and duration is not None and duration > 0:
+                durations[duration] += 1
+            el.clear()
+    except (ET.ParseError, OSError):
+        return None  # the network's own reader reports it
+    if not durations:
+        return None
+    return max(durations, key=lambda d: (durations[d], d))

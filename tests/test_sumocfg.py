@@ -193,3 +193,12 @@ def test_cli_sumocfg_with_additional_file_and_the_empty_window_error(tmp_path: P
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
     assert "first departure in the routes is at 1000 s; use --begin 1000" in out.stderr
+
+
+def test_user_network_takes_the_yellow_time_of_its_own_programs(tmp_path: Path):
+    from ltos_traffic.cli_common import resolve_scenario
+
+    net, rou = build_irregular(tmp_path)  # netconvert's programs: 3 s of yellow
+    assert resolve_scenario(str(net), (str(rou),), None).yellow_s == 3.0
+    # a scenario file given with the network keeps its own timing
+    assert resolve_scenario(str(net), (str(rou),), "grid2x2").yellow_s == base().yellow_s == 5.0
