@@ -229,7 +229,8 @@ class TrafficEnv:
     def _finish(self) -> EpisodeMetrics:
         trips = self.sim.finish()
         seconds = self._t * self.scenario.decision_interval_s
-        if trips.departed == 0:  # an empty network is not a result
+        tripinfos = trips.durations.size + trips.unfinished.size  # every one of them departed
+        if max(trips.departed, tripinfos) == 0:  # an empty network is not a result
             raise no_departure_error(self.files.route_files, self.scenario.begin_s, seconds)
         arrived = int(trips.durations.size)
         all_times = np.concatenate([trips.durations, trips.unfinished])
