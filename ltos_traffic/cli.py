@@ -61,7 +61,7 @@ def list_cmd() -> None:
     for alias, scen in sorted(NET_ALIASES.items()):
         click.echo(f"  {alias:<14} -> {scen}")
     click.echo("  PATH.net.xml   your own network, with --routes PATH.rou.xml")
-    click.echo("  PATH.sumocfg   a SUMO configuration: network, routes, additional files, begin/end")
+    click.echo("  PATH.sumocfg   SUMO configuration: network, routes, additional files, begin/end")
     click.echo("scenarios (--scenario):")
     for name in scenario_names():
         click.echo(f"  {name:<20} {load_scenario(name).description}")
