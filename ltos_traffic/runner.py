@@ -138,8 +138,7 @@ class SharingMeter:
 
     def self_weight(self) -> float:
         """Mean over agents and steps of the self-weight ``w_ii`` (NaN when inactive)."""
-        w = self.mean()
-        return float("nan") if w is None else float(w[:, 0].mean())
+        return self.stats().get("self_weight", float("nan"))
 
     def stats(self) -> dict[str, float]:
         """The episode's self-weights over agents: mean, std, min and max.

@@ -341,9 +341,11 @@ class LToS(DGN):
         if explore and self.learns_sharing:
             sigma = cfg.hl_noise_sigma * (self.exploration_rate if cfg.hl_sigma_times_eps else 1.0)
             if cfg.hl_noise == "ou":
-                if step.t == 0:
-                    mean = self.rng.standard_normal(logits.shape) * sigma
-                    self.ou.reset(mean if cfg.hl_ou_random_mean else None)
+                if step.t == 0:  # a new episode: draw its mean only when the config asks
+                    random_mean = cfg.hl_ou_random_mean
+                    self.ou.reset(
+                        self.rng.standard_normal(logits.shape) * sigma if random_mean else None
+                    )
                 self.ou.sigma = sigma
                 logits = logits + torch.from_numpy(self.ou.sample(self.rng)).float()
             elif cfg.hl_noise == "eps_gaussian":
