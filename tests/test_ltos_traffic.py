@@ -90,3 +90,24 @@ def test_run_without_controller_is_max_pressure_where_no_ltos_ships(tmp_path: Pa
     )
     assert result.exit_code == 0, result.output
     assert "max_pressure" in result.output
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("q_weights", "nowhere", "q_weights must be one of"),
+        ("hl_epochs", "0", "hl_epochs must be >= 1"),
+        ("hl_lr_decay", "1.5", "hl_lr_decay in (0, 1]"),
+        ("episodes_per_round", "0", "episodes_per_round must be at least 1"),
+    ],
+)
+def test_bad_high_level_settings_are_one_line_errors(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["train", "--net", "grid2x2", "--controller", "ltos", "--episodes", "1",
+         "--set", f"{key}={value}", "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert message in str(result.exception) or message in result.output
