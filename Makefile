@@ -32,12 +32,12 @@ test-slow: $(STAMP) ## Run the slow learning tests
 	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP) ## ruff and mypy
-	$(VENV)/bin/ruff check ltos_traffic baselines tests benchmarks
-	$(VENV)/bin/ruff format --check ltos_traffic baselines tests benchmarks
+	$(VENV)/bin/ruff check ltos_traffic baselines tests benchmarks experiments
+	$(VENV)/bin/ruff format --check ltos_traffic baselines tests benchmarks experiments
 	$(VENV)/bin/mypy
 
 format: $(STAMP) ## Format the code with ruff
-	$(VENV)/bin/ruff format ltos_traffic baselines tests benchmarks
+	$(VENV)/bin/ruff format ltos_traffic baselines tests benchmarks experiments
 
 bench: $(STAMP) ## Benchmarks: ratios against raw SUMO, measured in one run
 	$(PY) benchmarks/bench.py

@@ -15,6 +15,7 @@ from ltos_traffic.controllers.ltos import LToS
 from ltos_traffic.experiment import open_run
 from ltos_traffic.runner import SharingMeter
 from ltos_traffic.scenario import load_scenario
+from ltos_traffic.sharing_signal import sharing_signal
 from ltos_traffic.training import train
 
 from fakes import RingEnv, make_learner, one_torch_thread
@@ -50,6 +51,12 @@ def test_default_ltos_updates_its_high_level_on_a_short_traffic_run(tmp_path: Pa
                                                    "self_weight_max"))  # fmt: skip
         assert 0.0 < low <= mean <= high < 1.0 and float(row["self_weight_std"]) >= 0.0
     assert rows[-1]["hl_value"] != ""
+    # The gradient the round followed can be measured on the replay samples it draws.
+    sample = ltos.buffer.gather(np.arange(min(len(ltos.buffer), 60)))
+    signal = sharing_signal(ltos, sample.obs, sample.mask)
+    assert signal.to_receiver.shape == signal.to_keeper.shape == (60, len(signal.giver))
+    summary = signal.summary(cfg.hl_batch_size)
+    assert summary["mean_abs_to_receiver"] > 0 and np.isfinite(summary["self_logit_grad_mean"])
 
 
 def test_sharing_meter_reports_the_spread_over_agents() -> None:
