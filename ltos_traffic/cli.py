@@ -30,6 +30,7 @@ SUMMARY_KEYS = (
     "avg_travel_time_all_s",
     "avg_delay_s",
     "avg_delay_all_s",
+    "avg_journey_time_s",
     "arrived",
     "departed",
     "throughput",

@@ -66,6 +66,7 @@ METRICS = (
     Metric("avg_travel_time_all_s", "Travel time incl. unfinished", "s", "lower"),
     Metric("avg_delay_s", "Average delay", "s", "lower"),
     Metric("avg_delay_all_s", "Delay incl. unfinished", "s", "lower"),
+    Metric("avg_journey_time_s", "Journey time incl. waiting to enter", "s", "lower"),
     Metric("throughput", "Throughput", "veh/h", "higher"),
     Metric("mean_queue", "Mean queue", "veh per intersection", "lower"),
     Metric("mean_waiting_time_s", "Mean waiting time", "s", "lower"),
@@ -587,6 +588,7 @@ def _best_sentence(summary: pd.DataFrame) -> str:
         ("avg_travel_time_all_s_mean", "counting vehicles still in the network"),
         ("avg_delay_s_mean", "lowest average delay"),
         ("avg_delay_all_s_mean", "counting vehicles still in the network"),
+        ("avg_journey_time_s_mean", "journey time counting waits to enter"),
     ):
         valid = summary.dropna(subset=[column])
         if not valid.empty:

@@ -69,7 +69,11 @@ class TripStats:
     are the times so far of vehicles still running at the end (tripinfo's
     ``write-unfinished``); ``time_losses`` and ``unfinished_time_losses`` are
     tripinfo's ``timeLoss`` of the same vehicles (the time lost against driving
-    at the desired speed, so far for unfinished ones). All seconds.
+    at the desired speed, so far for unfinished ones). ``depart_delay_s`` is
+    the total tripinfo ``departDelay`` of those inserted vehicles (time between
+    their scheduled departure and their insertion); ``insert_wait_s`` the total
+    time vehicles still waiting to be inserted at the end have waited (SUMO's
+    ``departDelayWaiting`` times their number). All seconds.
     """
 
     durations: np.ndarray
@@ -82,6 +86,8 @@ class TripStats:
     waiting_to_insert: int
     teleports: int
     end_time_s: float
+    depart_delay_s: float = 0.0
+    insert_wait_s: float = 0.0
 
 
 class SumoSimulator:
@@ -581,7 +587,7 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
     unfinished: list[float] = []
     losses: list[float] = []
     unfinished_losses: list[float] = []
-    end_time = 0.0
+    end_time = depart_delay = insert_wait = 0.0
     if tripinfo.is_file():
         for _, el in ET.iterparse(tripinfo):
             if el.tag != "tripinfo":
@@ -589,12 +595,15 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
             duration = float(el.get("duration", "nan"))
             arrival = float(el.get("arrival", "-1"))
             loss = float(el.get("timeLoss", "nan"))
+            delay = float(el.get("departDelay", "0"))
             if arrival >= 0:
+                depart_delay += delay
                 durations.append(duration)
                 waits.append(float(el.get("waitingTime", "0")))
                 losses.append(loss)
                 end_time = max(end_time, arrival)
             elif math.isfinite(duration) and float(el.get("depart", "-1")) >= 0:
+                depart_delay += delay
                 unfinished.append(duration)
                 unfinished_losses.append(loss)
             el.clear()
@@ -606,6 +615,9 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
             loaded = int(veh.get("loaded", "0"))
             departed = int(veh.get("inserted", "0"))
             waiting = int(veh.get("waiting", "0"))
+        trips = root.find("vehicleTripStatistics")
+        if trips is not None:  # mean wait of the vehicles still waiting to be inserted
+            insert_wait = waiting * float(trips.get("departDelayWaiting", "0"))
         tel = root.find("teleports")
         if tel is not None:
             teleports = int(tel.get("total", "0"))
@@ -620,6 +632,8 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
         waiting_to_insert=waiting,
         teleports=teleports,
         end_time_s=end_time,
+        depart_delay_s=depart_delay,
+        insert_wait_s=insert_wait,
     )
 
 

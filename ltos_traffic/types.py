@@ -141,6 +141,11 @@ class EpisodeMetrics:
             the delay RESCO and most signal-control papers report).
         avg_delay_all_s: the same over every vehicle that departed, counting
             vehicles still in the network with their delay so far, seconds.
+        avg_journey_time_s: mean over every vehicle due to depart in the
+            episode of the time from its scheduled departure to its arrival or
+            to the end: waiting to be inserted counts, so a controller cannot
+            score by keeping vehicles out of a gridlocked network (the figure
+            that ranks controllers under congestion), seconds.
         arrived: vehicles that reached their destination.
         departed: vehicles inserted into the network.
         running: vehicles still in the network at the end.
@@ -159,6 +164,7 @@ class EpisodeMetrics:
     avg_travel_time_all_s: float = float("nan")
     avg_delay_s: float = float("nan")
     avg_delay_all_s: float = float("nan")
+    avg_journey_time_s: float = float("nan")
     arrived: int = 0
     departed: int = 0
     running: int = 0
@@ -178,6 +184,7 @@ class EpisodeMetrics:
             "avg_travel_time_all_s": self.avg_travel_time_all_s,
             "avg_delay_s": self.avg_delay_s,
             "avg_delay_all_s": self.avg_delay_all_s,
+            "avg_journey_time_s": self.avg_journey_time_s,
             "arrived": self.arrived,
             "departed": self.departed,
             "running": self.running,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from baselines.max_pressure import MaxPressure
@@ -47,3 +48,22 @@ def test_congested_shenzhen_scales_the_real_demand() -> None:
     base, _ = _short_max_pressure_episode("shenzhen", 600)
     scaled, _ = _short_max_pressure_episode("shenzhen_congested", 600)
     assert 1.3 * base < scaled < 1.7 * base
+
+
+def test_journey_time_counts_vehicles_kept_out_of_a_jammed_network() -> None:
+    """Holding one phase everywhere jams the entries: the waits to enter enter the score."""
+    scenario = load_scenario("grid6x6_congested").with_timing(seconds=600)
+    env = make_env(scenario)
+    try:
+        step = env.reset(0)
+        while not step.done:
+            step = env.step(np.zeros(env.spec.n_agents, np.int64))
+        held = env.episode_metrics()
+        controller = MaxPressure(env.spec, MaxPressure.Config(), 0)
+        pressure = run_episode(env, controller, seed=0, explore=False, learn=False).metrics
+    finally:
+        env.close()
+    assert held.waiting_to_insert > 0 and pressure.waiting_to_insert == 0
+    # With nobody waiting outside, journeys are travel times plus the (short) insertion waits.
+    assert pressure.avg_journey_time_s >= pressure.avg_travel_time_all_s
+    assert held.avg_journey_time_s > 1.5 * pressure.avg_journey_time_s

@@ -235,12 +235,15 @@ class TrafficEnv:
         arrived = int(trips.durations.size)
         all_times = np.concatenate([trips.durations, trips.unfinished])
         all_losses = np.concatenate([trips.time_losses, trips.unfinished_time_losses])
+        journeys = all_times.size + trips.waiting_to_insert
+        journey_s = float(all_times.sum()) + trips.depart_delay_s + trips.insert_wait_s
         return EpisodeMetrics(
             episode_return=self._return,
             avg_travel_time_s=_mean(trips.durations),
             avg_travel_time_all_s=_mean(all_times),
             avg_delay_s=_mean(trips.time_losses),
             avg_delay_all_s=_mean(all_losses),
+            avg_journey_time_s=journey_s / journeys if journeys else float("nan"),
             arrived=arrived,
             departed=trips.departed,
             running=int(trips.unfinished.size),
