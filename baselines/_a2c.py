@@ -47,6 +47,33 @@ class A2CConfig:
     # per vehicle per step, as here (0.1 x ~1.4, the alpha-weighted neighbourhood on the grid).
     reward_scale: float = 0.1
     eval_sample: bool = True  # greedy episodes sample the policy, as Chu et al.'s traffic tests do
+    # Bootstrap from V at the episode end: every environment here ends an episode by a time
+    # limit (traffic keeps flowing), so the end is a truncation, not a terminal state. Chu et
+    # al.'s code zeroes the return there (R = 0 when done), harmless in their 720-step episodes
+    # but not in grid2x2's 60 steps, where the return then falls from ~-20 to 0 with a clock the
+    # LSTM cannot see (issue 14). False restores their terminal end.
+    bootstrap_time_limit: bool = True
+    # Weight init. Chu et al. (agents/utils.py: ortho_init with DEFAULT_SCALE = sqrt(2) in fc,
+    # lstm and lstm_comm, every bias 0) use orthogonal weights of gain sqrt(2) in every layer,
+    # the actor and critic heads included. False: our earlier init (gain 1, actor head 0.01,
+    # LSTM forget-gate bias 1).
+    authors_init: bool = True
+
+
+def critic_fit(returns: torch.Tensor, values: torch.Tensor) -> dict[str, float]:
+    """How well the critic tracks its targets on one segment (learning-curve diagnostics).
+
+    Returns ``return_mean`` and ``value_mean`` (per agent and step) and
+    ``explained_variance = 1 - Var(R - V) / Var(R)``: 1 for a perfect critic, 0 for
+    one no better than a constant, negative when it lags the returns' scale.
+    """
+    var = float(returns.var()) if returns.numel() > 1 else 0.0
+    explained = 1.0 - float((returns - values).var()) / var if var > 0 else float("nan")
+    return {
+        "return_mean": float(returns.mean()),
+        "value_mean": float(values.mean()),
+        "explained_variance": explained,
+    }
 
 
 def spatial_discount(adjacency: np.ndarray, alpha: float) -> np.ndarray:
@@ -100,14 +127,22 @@ class AgentLinear(nn.Module):
 class AgentLSTMCell(nn.Module):
     """``N`` independent LSTM cells stepped together; state ``(h, c)`` each ``(N, H)``."""
 
-    def __init__(self, n_agents: int, in_dim: int, hidden: int, gen: torch.Generator) -> None:
+    def __init__(
+        self,
+        n_agents: int,
+        in_dim: int,
+        hidden: int,
+        gen: torch.Generator,
+        gain: float = 1.0,
+        forget_bias: float = 1.0,
+    ) -> None:
         super().__init__()
         self.hidden = hidden
-        self.w_in = AgentLinear(n_agents, in_dim, 4 * hidden, gen)
-        self.w_rec = AgentLinear(n_agents, hidden, 4 * hidden, gen)
+        self.w_in = AgentLinear(n_agents, in_dim, 4 * hidden, gen, gain=gain)
+        self.w_rec = AgentLinear(n_agents, hidden, 4 * hidden, gen, gain=gain)
         with torch.no_grad():
             self.w_rec.bias.zero_()
-            self.w_in.bias[:, hidden : 2 * hidden] = 1.0  # forget-gate bias 1
+            self.w_in.bias[:, hidden : 2 * hidden] = forget_bias
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
@@ -187,10 +222,16 @@ class LSTMA2C:
         self.nbr_index = torch.from_numpy(index)  # (N, K), self first
         self.nbr_mask = torch.from_numpy(mask)
         self.spatial = torch.from_numpy(spatial_discount(spec.adjacency, config.alpha))
+        gain = math.sqrt(2.0) if config.authors_init else 1.0
+        self.gain = gain  # of every hidden layer; encoders read it in _build_encoder
         self.net = nn.ModuleDict(self._build_encoder(self.gen))
-        self.net["lstm"] = AgentLSTMCell(n, self._lstm_in_dim(), hidden, self.gen)
-        self.net["actor"] = AgentLinear(n, hidden, n_actions, self.gen, gain=0.01)
-        self.net["critic"] = AgentLinear(n, hidden, 1, self.gen)
+        self.net["lstm"] = AgentLSTMCell(
+            n, self._lstm_in_dim(), hidden, self.gen, gain=gain,
+            forget_bias=0.0 if config.authors_init else 1.0,
+        )  # fmt: skip
+        actor_gain = gain if config.authors_init else 0.01
+        self.net["actor"] = AgentLinear(n, hidden, n_actions, self.gen, gain=actor_gain)
+        self.net["critic"] = AgentLinear(n, hidden, 1, self.gen, gain=gain)
         self.optim = torch.optim.RMSprop(
             self.net.parameters(), lr=config.lr, alpha=config.rms_alpha, eps=config.rms_eps
         )
@@ -292,7 +333,7 @@ class LSTMA2C:
 
         shaped = (batch.reward * cfg.reward_scale) @ self.spatial.T  # r~_i = sum_j W_ij r_j
         with torch.no_grad():
-            if batch.done:
+            if batch.done and not cfg.bootstrap_time_limit:
                 bootstrap = torch.zeros(self.spec.n_agents)
             else:
                 _, h_next, _ = self._step(batch.next_obs, batch.next_action_mask, end)
@@ -316,6 +357,7 @@ class LSTMA2C:
             "value_loss": value_loss.item() / n,
             "entropy": entropy_mean.item() / n,
             "grad_norm": float(grad_norm),
+            **critic_fit(returns.detach(), values.detach()),
         }
         stats.update(self._after_step())
         return {k: v for k, v in stats.items() if math.isfinite(v)}

@@ -52,7 +52,7 @@ class ConseNet(LSTMA2C):
 
     def _build_encoder(self, gen: torch.Generator) -> dict[str, nn.Module]:
         n, k, d = self.spec.n_agents, self.nbr_index.shape[1], self.spec.obs_dim
-        return {"enc_obs": AgentLinear(n, k * d, self.config.hidden, gen)}
+        return {"enc_obs": AgentLinear(n, k * d, self.config.hidden, gen, gain=self.gain)}
 
     def _lstm_in_dim(self) -> int:
         return self.config.hidden

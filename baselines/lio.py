@@ -16,11 +16,12 @@ reward in ``[0, R_max]`` for what it just did. The loop, per on-policy segment
    extrinsic return on ``tau_k`` (collected with ``theta_k``) through
    ``theta'_j`` (a second-order policy gradient), minus ``alpha_theta`` times
    the incentives it paid on ``tau_{k-1}``. See :meth:`LIO.incentive_loss`.
-2. Policy step on ``tau_k``: REINFORCE on ``r_j + sum of incentives received``
-   (discounted reward-to-go within the segment, segment-mean baseline, entropy
-   bonus), one RMSProp step. The lookahead of step 1 models this step with
-   RMSProp's denominator held at its value after the step, so the rebuilt
-   ``theta'`` equals the real ``theta_k``.
+2. Critic and policy step on ``tau_k``: one Adam step of each agent's critic
+   on TD(0) targets of ``r_j + sum of incentives received`` (the authors'
+   actor-critic LIO, ``alg/lio_ac.py``), then a policy-gradient step with the TD
+   error as advantage and an entropy bonus, one RMSProp step. The lookahead of
+   step 1 models this step with RMSProp's denominator held at its value after
+   the step, so the rebuilt ``theta'`` equals the real ``theta_k``.
 
 Exploration: with probability epsilon (Table 6 schedule, per episode) an agent
 takes a uniformly random legal action instead of sampling its policy.
@@ -36,6 +37,7 @@ authors' own prisoner's-dilemma config uses no incentive cost at all.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,7 +47,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from baselines._a2c import AgentLinear, evaluation_actions, masked_logits
+from baselines._a2c import AgentLinear, critic_fit, evaluation_actions, masked_logits
 from ltos_traffic.controllers.base import register
 from ltos_traffic.exploration import EpsilonSchedule
 from ltos_traffic.rollout import Rollout, RolloutBatch, discounted_returns
@@ -71,6 +73,16 @@ class LIOConfig:
     rms_eps: float = 1e-5  # RMSProp epsilon
     reward_scale: float = 0.1  # raw reward multiplier (not in the paper)
     eval_sample: bool = True  # greedy episodes sample the policy (LIO's code: alg/evaluate.py)
+    # Advantage. True: the authors' actor-critic variant (011235813/lio, alg/lio_ac.py, used by
+    # their largest setting, config_ssd_lio.py: use_actor_critic = True): a per-agent critic V
+    # trained on r + incentives received with TD(0) targets from a soft-updated target copy,
+    # and the TD error ``r + gamma V(s') - V(s)`` as advantage (bootstrapped at the time limit,
+    # as theirs). False: reward-to-go within the segment minus its mean (their policy-gradient
+    # variant, lio_agent.py, with a mean baseline), which on a 60-step traffic episode is a
+    # clock: -20 at the start, 0 at the end, whatever the actions (issue 14).
+    critic: bool = True
+    lr_value: float = 1e-3  # Adam learning rate of the critic; LIO's code (ssd): lr_v = 1e-3
+    tau: float = 0.01  # soft update of the target critic per update; LIO's code: tau = 0.01
 
 
 PolicyParams = dict[str, torch.Tensor]
@@ -125,6 +137,11 @@ class LIO:
             alpha=config.rms_alpha,
             eps=config.rms_eps,
         )
+        self.critic = nn.Sequential(
+            AgentLinear(n, d, hidden, self.gen), nn.ReLU(), AgentLinear(n, hidden, 1, self.gen)
+        )
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=config.lr_value)
         self.schedule = EpsilonSchedule(config.eps_start, config.eps_decay, config.eps_end)
         self.rollout = Rollout()
         self.episodes = 0
@@ -133,6 +150,7 @@ class LIO:
         self._prev_batch: RolloutBatch | None = None
         self._prev_params: PolicyParams = {}
         self._prev_step_size: PolicyParams = {}
+        self._prev_offset = torch.zeros(0)  # its gamma V(s') - V(s) (critic advantage)
         self.eval_gen = torch.Generator()  # evaluation draws; reseeded at every episode start
         self.eval_seed = seed  # kept in the state dict, so a resumed run evaluates alike
 
@@ -161,10 +179,50 @@ class LIO:
 
     # --- policy gradient pieces -------------------------------------------------------------
 
-    def _advantage(self, reward: torch.Tensor) -> torch.Tensor:
-        """Reward-to-go within the segment minus its segment mean, ``(T, M)``."""
+    def _advantage(self, reward: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        """``(T, M)`` advantages, linear in ``reward`` (the lookahead differentiates through it).
+
+        With the critic: the TD error ``reward + offset``, ``offset = gamma V(s') - V(s)``
+        (:meth:`critic_offset`). Without: reward-to-go within the segment minus its mean
+        (``offset`` unused).
+        """
+        if self.config.critic:
+            return reward + offset
         returns = discounted_returns(reward, torch.zeros(reward.shape[1]), self.config.gamma)
         return returns - returns.mean(0, keepdim=True)
+
+    def _values(self, net: nn.Module, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``V(s_t)`` and ``V(s_{t+1})``, each ``(T, N)``, of ``net`` on a segment."""
+        after = torch.cat([batch.obs[1:], batch.next_obs[None]])
+        return net(batch.obs).squeeze(-1), net(after).squeeze(-1)
+
+    @torch.no_grad()
+    def critic_offset(self, batch: RolloutBatch) -> torch.Tensor:
+        """``(T, N)`` ``gamma V(s') - V(s)``; the time limit bootstraps from ``V(s_T)``."""
+        if not self.config.critic:
+            return torch.zeros(batch.steps, self.spec.n_agents)
+        value, value_next = self._values(self.critic, batch)
+        return self.config.gamma * value_next - value
+
+    def _update_critic(self, batch: RolloutBatch, total: torch.Tensor) -> dict[str, float]:
+        """One Adam step of every critic on TD(0) targets ``r + gamma V_target(s')``.
+
+        As LIO's ``lio_ac.py``: the critic values the reward the agent learns from
+        (extrinsic plus incentives received); the target copy follows by ``tau``.
+        """
+        with torch.no_grad():
+            _, target_next = self._values(self.critic_target, batch)
+            target = total + self.config.gamma * target_next
+        value = self.critic(batch.obs).squeeze(-1)
+        loss = (target - value).pow(2).mean(0).sum()
+        self.critic_optim.zero_grad()
+        loss.backward()
+        self.critic_optim.step()
+        with torch.no_grad():
+            for p, q in zip(self.critic.parameters(), self.critic_target.parameters()):
+                q.lerp_(p, self.config.tau)
+        n = self.spec.n_agents
+        return {"value_loss": loss.item() / n, **critic_fit(target, value.detach())}
 
     def _surrogate(
         self,
@@ -236,7 +294,9 @@ class LIO:
         with torch.no_grad():
             paid = self.incentives(batch.obs, batch.actions)
             total = batch.reward * self.config.reward_scale + self.received(paid)
-        advantage = self._advantage(total)
+        stats = self._update_critic(batch, total) if self.config.critic else {}
+        self._prev_offset = self.critic_offset(batch)
+        advantage = self._advantage(total, self._prev_offset)
         self._prev_params = {k: p.detach().clone() for k, p in self.policy.items()}
         surrogate = self._surrogate(
             dict(self.policy), batch.obs, batch.action_mask, batch.actions, advantage
@@ -250,6 +310,7 @@ class LIO:
         return {
             "policy_objective": surrogate.mean().item(),
             "incentive_paid": paid.sum(-1).mean().item(),
+            **stats,
         }
 
     def pairs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -278,7 +339,7 @@ class LIO:
         own = paid.flatten(1)  # (T, M): what giver i paid recipient j
         extrinsic = old.reward * self.config.reward_scale
         total = extrinsic[:, rec] + received[:, rec] + (own - own.detach())
-        advantage = self._advantage(total)
+        advantage = self._advantage(total, self._prev_offset[:, rec])
         copies = {k: v[rec].clone().requires_grad_(True) for k, v in self._prev_params.items()}
         inner = self._surrogate(
             copies, old.obs[:, rec], old.action_mask[:, rec], old.actions[:, rec], advantage
@@ -301,7 +362,8 @@ class LIO:
         cfg = self.config
         giver, rec, pair_mask = self.pairs()
         updated, paid = self.lookahead(old)
-        giver_advantage = self._advantage(new.reward * cfg.reward_scale)[:, giver]  # (T, M)
+        extrinsic = new.reward * cfg.reward_scale
+        giver_advantage = self._advantage(extrinsic, self.critic_offset(new))[:, giver]  # (T, M)
         logits = masked_logits(policy_logits(updated, new.obs[:, rec]), new.action_mask[:, rec])
         log_pi = torch.log_softmax(logits, -1).gather(-1, new.actions[:, rec, None]).squeeze(-1)
         objective = ((log_pi * giver_advantage).mean(0) * pair_mask).sum()
@@ -338,6 +400,10 @@ class LIO:
             },
             "prev_params": dict(self._prev_params),
             "prev_step_size": dict(self._prev_step_size),
+            "prev_offset": self._prev_offset,
+            "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "critic_optim": self.critic_optim.state_dict(),
             "episodes": self.episodes,
             "updates": self.updates,
             "torch_rng": self.gen.get_state(),
@@ -355,6 +421,10 @@ class LIO:
         self._prev_batch = None if prev is None else RolloutBatch(**prev)
         self._prev_params = dict(state["prev_params"])
         self._prev_step_size = dict(state["prev_step_size"])
+        self._prev_offset = state["prev_offset"]
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        self.critic_optim.load_state_dict(state["critic_optim"])
         self.episodes = int(state["episodes"])
         self.updates = int(state["updates"])
         self.gen.set_state(state["torch_rng"])

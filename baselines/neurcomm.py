@@ -43,11 +43,11 @@ class NeurComm(LSTMA2C):
 
     def _build_encoder(self, gen: torch.Generator) -> dict[str, nn.Module]:
         n, k = self.spec.n_agents, self.nbr_index.shape[1]
-        d, a, hidden = self.spec.obs_dim, self.spec.n_actions, self.config.hidden
+        d, a, hidden, g = self.spec.obs_dim, self.spec.n_actions, self.config.hidden, self.gain
         return {
-            "enc_obs": AgentLinear(n, k * d, hidden, gen),  # own + neighbours' observations
-            "enc_fp": AgentLinear(n, (k - 1) * a, hidden, gen),  # neighbours' fingerprints
-            "enc_msg": AgentLinear(n, (k - 1) * hidden, hidden, gen),  # neighbours' messages
+            "enc_obs": AgentLinear(n, k * d, hidden, gen, g),  # own + neighbours' observations
+            "enc_fp": AgentLinear(n, (k - 1) * a, hidden, gen, g),  # neighbours' fingerprints
+            "enc_msg": AgentLinear(n, (k - 1) * hidden, hidden, gen, g),  # neighbours' messages
         }
 
     def _lstm_in_dim(self) -> int:

@@ -80,12 +80,13 @@ def test_incentive_gradient_is_each_givers_own_second_order_gradient() -> None:
         paid_i = paid * keep + paid.detach() * (1 - keep)  # only giver i differentiable
         total = old.reward * cfg.reward_scale + ctl.received(paid_i)
         theta = {k: v.clone().requires_grad_(True) for k, v in ctl._prev_params.items()}
-        inner = ctl._surrogate(theta, old.obs, old.action_mask, old.actions, ctl._advantage(total))
+        advantage = ctl._advantage(total, ctl._prev_offset)
+        inner = ctl._surrogate(theta, old.obs, old.action_mask, old.actions, advantage)
         grads = torch.autograd.grad(inner.sum(), list(theta.values()), create_graph=True)
         theta_new = {k: theta[k] + ctl._prev_step_size[k] * g for k, g in zip(theta, grads)}
         logits = masked_logits(policy_logits(theta_new, new.obs), new.action_mask)
         log_pi = torch.log_softmax(logits, -1).gather(-1, new.actions[..., None]).squeeze(-1)
-        own_return = ctl._advantage(new.reward * cfg.reward_scale)[:, i]
+        own_return = ctl._advantage(new.reward * cfg.reward_scale, ctl.critic_offset(new))[:, i]
         recipients = ctl.recipient[i][ctl.slot_mask[i].bool()]
         objective = (log_pi[:, recipients] * own_return[:, None]).mean(0).sum()
         loss_i = -objective + cfg.alpha_theta * paid[:, i].sum(-1).mean()
@@ -107,11 +108,43 @@ def test_two_segments_run_both_steps_with_finite_stats() -> None:
         nxt = env.step(actions)
         stats.append(ctl.observe(Transition(step, actions, nxt)))
         step = nxt
-    assert stats[2].keys() == {"policy_objective", "incentive_paid", "epsilon"}
-    assert stats[5].keys() == {"incentive_loss", "policy_objective", "incentive_paid", "epsilon"}
+    policy = {"policy_objective", "incentive_paid", "epsilon", "value_loss"}
+    policy |= {"return_mean", "value_mean", "explained_variance"}  # the critic's fit
+    assert stats[2].keys() == policy
+    assert stats[5].keys() == policy | {"incentive_loss"}
     assert all(np.isfinite(v) for s in stats for v in s.values())
     assert ctl.episodes == 1 and ctl.updates == 2
 
 
 def test_resume_from_a_checkpoint_is_exact() -> None:
     assert_resume_is_exact("lio", {"n_steps": "4"})  # the pending incentive step survives
+
+
+@pytest.mark.parametrize("critic", [True, False])
+def test_the_advantage_is_not_a_clock(critic: bool) -> None:
+    """Issue 14: with the same reward at every step and a critic at its fixed point
+    ``r / (1 - gamma)``, the TD error (bootstrapped at the time limit) is 0 at every step.
+    The critic-free reward-to-go minus its mean instead falls with the time left in the
+    segment, whatever the actions: on 60-step traffic episodes that clock drowned the signal."""
+    env = TargetEnv(n_agents=3, steps=8)
+    cfg = LIOConfig(hidden=8, reward_scale=1.0, gamma=0.9, critic=critic)
+    ctl = LIO(env.spec, cfg, seed=0)
+    with torch.no_grad():
+        ctl.critic[2].weight.zero_()
+        ctl.critic[2].bias.fill_(-0.5 / (1 - 0.9))
+    batch = _play(ctl, env, seed=0)
+    reward = torch.full((batch.steps, 3), -0.5)
+    advantage = ctl._advantage(reward, ctl.critic_offset(batch))
+    if critic:
+        torch.testing.assert_close(advantage, torch.zeros_like(advantage))
+    else:
+        assert torch.all(advantage[1:] > advantage[:-1])  # a clock
+
+
+def test_a_critic_step_moves_values_toward_td_targets() -> None:
+    env = TargetEnv(n_agents=3, steps=6)
+    ctl = LIO(env.spec, LIOConfig(hidden=8, lr_value=1e-2), seed=0)
+    batch = _play(ctl, env, seed=0)
+    total = batch.reward * ctl.config.reward_scale
+    losses = [ctl._update_critic(batch, total)["value_loss"] for _ in range(20)]
+    assert losses[-1] < 0.5 * losses[0]

@@ -8,7 +8,8 @@ import torch
 
 from baselines._a2c import spatial_discount
 from baselines.neurcomm import NeurComm, NeurCommConfig
-from ltos_traffic.rollout import discounted_returns
+from ltos_traffic.controllers.base import make_controller
+from ltos_traffic.rollout import Rollout, RolloutBatch, discounted_returns
 
 from fakes import one_torch_thread
 from fakes_baselines import TargetEnv, assert_learns, assert_resume_is_exact, line_adjacency
@@ -83,3 +84,51 @@ def test_neurcomm_learns_the_fake_task() -> None:
 @pytest.mark.parametrize("name", ["neurcomm", "consenet"])
 def test_resume_from_a_checkpoint_is_exact(name: str) -> None:
     assert_resume_is_exact(name, {"n_steps": "4"})
+
+
+def _play_segment(ctl: NeurComm, env: TargetEnv) -> RolloutBatch:
+    """One whole episode of ``env`` as a single segment (nothing learned)."""
+    rollout = Rollout()
+    step = env.reset(0)
+    while not step.done:
+        actions = ctl.act(step, explore=True)
+        nxt = env.step(actions)
+        rollout.add(step.obs, step.action_mask, actions, nxt.reward)
+        step = nxt
+    return rollout.take(step.obs, step.action_mask, step.done)
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_the_time_limit_bootstraps_from_the_critic(bootstrap: bool) -> None:
+    """Issue 14: every episode here ends by a time limit, so the return of the last segment
+    ends in ``gamma^k V(s_T)``, not 0 (Chu et al.'s terminal end, ``bootstrap_time_limit =
+    false``). With 60-step grid2x2 episodes a zero there made the return a clock."""
+    env = TargetEnv(n_agents=3, steps=5)
+    cfg = NeurCommConfig(hidden=8, gamma=0.9, reward_scale=1.0, bootstrap_time_limit=bootstrap)
+    ctl = NeurComm(env.spec, cfg, seed=0)
+    with torch.no_grad():  # V = 7 everywhere
+        ctl.net["critic"].weight.zero_()
+        ctl.net["critic"].bias.fill_(7.0)
+    batch = _play_segment(ctl, env)
+    assert batch.done
+    stats = ctl._update(batch, ctl._initial_carry(), ctl.carry)
+    shaped = batch.reward @ ctl.spatial.T
+    tail = torch.full((3,), 7.0 if bootstrap else 0.0)
+    expected = discounted_returns(shaped, tail, 0.9).mean().item()
+    assert stats["return_mean"] == pytest.approx(expected, rel=1e-5)
+    assert stats["value_mean"] == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("name", ["neurcomm", "consenet"])
+def test_weights_start_as_in_the_authors_code(name: str) -> None:
+    """Issue 14: Chu et al. initialise every weight matrix orthogonal with gain sqrt(2) (the
+    actor and critic heads too) and every bias at 0, the LSTM's included."""
+    env = TargetEnv(n_agents=3)
+    ctl = make_controller(name, env.spec, 0, overrides={"hidden": "8"})
+    for key, layer in ctl.net.items():
+        linears = [layer.w_in, layer.w_rec] if key == "lstm" else [layer]
+        for lin in linears:
+            assert torch.all(lin.bias == 0), key
+            for w in lin.weight.detach():  # (in, out) per agent
+                gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+                torch.testing.assert_close(gram, 2.0 * torch.eye(gram.shape[0]))
