@@ -41,11 +41,15 @@ class A2CConfig:
     max_grad_norm: float = 40.0  # global gradient-norm clip; Chu et al.: 40
     rms_alpha: float = 0.99  # RMSProp smoothing constant; Chu et al.: 0.99
     rms_eps: float = 1e-5  # RMSProp epsilon; Chu et al.: 1e-5
-    # Raw reward multiplier before discounting (not in the paper). Chu et al.'s traffic configs
-    # divide the queue reward by reward_norm (100 for IA2C/ConseNet with spatial discount 0.9,
-    # 2,000 for NeurComm on the global reward) and do not clip it (reward_clip = -1): about 0.1
-    # per vehicle per step, as here (0.1 x ~1.4, the alpha-weighted neighbourhood on the grid).
+    # Raw reward multiplier (not in the paper); the scenarios' [hparams.common] set 0.1.
     reward_scale: float = 0.1
+    # Further divisor of the scaled reward, A2C family only (not in the paper): the critic
+    # learns on raw x reward_scale / reward_norm = 0.01 per halting vehicle, the factor of Chu
+    # et al.'s traffic configs (config_ia2c_cu_grid.ini: reward_norm = 100 on the queue,
+    # reward_clip = -1; their NeurComm divides the 25-agent global queue by 2,000, 0.0125 per
+    # agent). At 0.1 per vehicle the bootstrapped values (~ -44 on grid2x2) are out of reach of a
+    # critic head that moves ~lr per update: explained variance stayed ~0 (issue 14).
+    reward_norm: float = 10.0
     eval_sample: bool = True  # greedy episodes sample the policy, as Chu et al.'s traffic tests do
     # Bootstrap from V at the episode end: every environment here ends an episode by a time
     # limit (traffic keeps flowing), so the end is a truncation, not a terminal state. Chu et
@@ -53,11 +57,13 @@ class A2CConfig:
     # but not in grid2x2's 60 steps, where the return then falls from ~-20 to 0 with a clock the
     # LSTM cannot see (issue 14). False restores their terminal end.
     bootstrap_time_limit: bool = True
-    # Weight init. Chu et al. (agents/utils.py: ortho_init with DEFAULT_SCALE = sqrt(2) in fc,
-    # lstm and lstm_comm, every bias 0) use orthogonal weights of gain sqrt(2) in every layer,
-    # the actor and critic heads included. False: our earlier init (gain 1, actor head 0.01,
-    # LSTM forget-gate bias 1).
-    authors_init: bool = True
+    # Weight init. True: Chu et al.'s (agents/utils.py: ortho_init with DEFAULT_SCALE = sqrt(2)
+    # in fc, lstm and lstm_comm, every bias 0), the actor and critic heads included. False
+    # (default): orthogonal gain 1, actor head 0.01 (a near-uniform first policy), LSTM
+    # forget-gate bias 1. Measured on grid2x2 (issue 14): the gain-sqrt(2) actor head starts
+    # from an arbitrary peaked policy (134 s vs 100 s in episode 0) that the first updates
+    # sharpen further before the critic is any use; it learns later, not better.
+    authors_init: bool = False
 
 
 def critic_fit(returns: torch.Tensor, values: torch.Tensor) -> dict[str, float]:
@@ -331,7 +337,8 @@ class LSTMA2C:
         log_pi = log_probs.gather(-1, batch.actions[..., None]).squeeze(-1)
         entropy = -(probs * log_probs.masked_fill(~batch.action_mask, 0.0)).sum(-1)
 
-        shaped = (batch.reward * cfg.reward_scale) @ self.spatial.T  # r~_i = sum_j W_ij r_j
+        scaled = batch.reward * (cfg.reward_scale / cfg.reward_norm)
+        shaped = scaled @ self.spatial.T  # r~_i = sum_j W_ij r_j
         with torch.no_grad():
             if batch.done and not cfg.bootstrap_time_limit:
                 bootstrap = torch.zeros(self.spec.n_agents)

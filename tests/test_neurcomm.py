@@ -8,8 +8,9 @@ import torch
 
 from baselines._a2c import spatial_discount
 from baselines.neurcomm import NeurComm, NeurCommConfig
-from ltos_traffic.controllers.base import make_controller
+from ltos_traffic.controllers.base import controller_class, make_controller, resolve_config
 from ltos_traffic.rollout import Rollout, RolloutBatch, discounted_returns
+from ltos_traffic.scenario import load_scenario
 
 from fakes import one_torch_thread
 from fakes_baselines import TargetEnv, assert_learns, assert_resume_is_exact, line_adjacency
@@ -76,7 +77,9 @@ def test_communication_is_differentiable_one_hop_per_step() -> None:
 
 def test_neurcomm_learns_the_fake_task() -> None:
     env = TargetEnv(n_agents=3, steps=10)
-    cfg = NeurCommConfig(hidden=16, lr=1e-2, gamma=0.0, reward_scale=1.0, n_steps=10)
+    cfg = NeurCommConfig(
+        hidden=16, lr=1e-2, gamma=0.0, reward_scale=1.0, reward_norm=1.0, n_steps=10
+    )
     ctl = NeurComm(env.spec, cfg, seed=0)
     assert_learns(env, ctl, 60, {"policy_loss", "value_loss", "entropy"}, floor=25)
 
@@ -112,7 +115,7 @@ def test_the_time_limit_bootstraps_from_the_critic(bootstrap: bool) -> None:
     batch = _play_segment(ctl, env)
     assert batch.done
     stats = ctl._update(batch, ctl._initial_carry(), ctl.carry)
-    shaped = batch.reward @ ctl.spatial.T
+    shaped = batch.reward * (1.0 / cfg.reward_norm) @ ctl.spatial.T
     tail = torch.full((3,), 7.0 if bootstrap else 0.0)
     expected = discounted_returns(shaped, tail, 0.9).mean().item()
     assert stats["return_mean"] == pytest.approx(expected, rel=1e-5)
@@ -120,11 +123,12 @@ def test_the_time_limit_bootstraps_from_the_critic(bootstrap: bool) -> None:
 
 
 @pytest.mark.parametrize("name", ["neurcomm", "consenet"])
-def test_weights_start_as_in_the_authors_code(name: str) -> None:
-    """Issue 14: Chu et al. initialise every weight matrix orthogonal with gain sqrt(2) (the
-    actor and critic heads too) and every bias at 0, the LSTM's included."""
+def test_authors_init_is_theirs(name: str) -> None:
+    """Issue 14: ``authors_init = true`` is Chu et al.'s init: every weight matrix orthogonal
+    with gain sqrt(2) (the actor and critic heads too), every bias 0 (the LSTM's too). It is
+    not the default: its peaked first policy learned later on grid2x2."""
     env = TargetEnv(n_agents=3)
-    ctl = make_controller(name, env.spec, 0, overrides={"hidden": "8"})
+    ctl = make_controller(name, env.spec, 0, overrides={"hidden": "8", "authors_init": "true"})
     for key, layer in ctl.net.items():
         linears = [layer.w_in, layer.w_rec] if key == "lstm" else [layer]
         for lin in linears:
@@ -132,3 +136,27 @@ def test_weights_start_as_in_the_authors_code(name: str) -> None:
             for w in lin.weight.detach():  # (in, out) per agent
                 gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
                 torch.testing.assert_close(gram, 2.0 * torch.eye(gram.shape[0]))
+
+
+@pytest.mark.parametrize("name", ["neurcomm", "consenet"])
+def test_traffic_critics_learn_on_a_hundredth_per_halting_vehicle(name: str) -> None:
+    """Issue 14: on every traffic scenario the A2C family learns on 0.01 x the halting vehicles
+    (Chu et al.'s reward_norm = 100), not the scenarios' common 0.1, whose bootstrapped values
+    a freshly initialised critic cannot reach in a few hundred updates. The grid-worlds keep
+    their rewards."""
+    for scenario, factor in [("grid2x2", 0.01), ("grid6x6", 0.01), ("shenzhen", 0.01),
+                             ("prisoner", 0.1), ("jungle", 0.1)]:  # fmt: skip
+        hparams = load_scenario(scenario).hparams
+        cfg = resolve_config(controller_class(name).Config, name, hparams, {})
+        assert cfg.reward_scale / cfg.reward_norm == pytest.approx(factor), scenario
+
+
+def test_the_default_first_policy_is_near_uniform() -> None:
+    """Issue 14: the default actor head starts at gain 0.01, so the first episode is played
+    by a near-uniform policy rather than an arbitrary peaked one."""
+    env = TargetEnv(n_agents=3)
+    ctl = make_controller("neurcomm", env.spec, 0, overrides={"hidden": "8"})
+    step = env.reset(0)
+    obs, mask = torch.from_numpy(step.obs), torch.ones(3, env.spec.n_actions, dtype=torch.bool)
+    logits, _, _ = ctl._step(obs, mask, ctl._initial_carry())
+    assert float(logits.abs().max()) < 0.05
