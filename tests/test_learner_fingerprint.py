@@ -1,0 +1,76 @@
+"""Fingerprints of short DGN and LToS trainings on grid2x2: speed-ups must not change the maths.
+
+Each case trains 5 episodes of 400 s (40 decisions each: 4 TD update rounds, and for LToS one
+high-level round after episode 4 and TD rounds with its new target after it) with seed 0 and
+compares the final networks and losses with values recorded before the learner was optimised
+(issue 16). On the recording machine (x86-64, torch 2.13 CPU, one thread) the run is bit-identical;
+the tolerance only absorbs float rounding of another BLAS or CPU. A failure after a torch upgrade
+with no change to the learner means: re-record; after a learner change: the maths changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ltos_traffic.experiment import open_run
+from ltos_traffic.scenario import load_scenario
+from ltos_traffic.training import train
+
+from fakes import one_torch_thread
+
+pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
+
+# (controller, --set overrides) -> ({network: sum of |values| of its state}, losses of episode 4
+# and of episode 5), recorded on main at 9962247 (before the learner changes of issue 16).
+RECORDED: dict[tuple[str, tuple[str, ...]], tuple[dict[str, float], dict[str, float], float]] = {
+    ("dgn", ()): (
+        {"q_net": 514.8490598440294, "q_target": 477.5311594491004},
+        {"q_loss": 0.059455957263708115},
+        0.04251431599259377,
+    ),
+    ("ltos", ()): (
+        {
+            "q_net": 502.44213405617666,
+            "q_target": 465.6098970498647,
+            "phi": 658.548093805156,
+            "phi_target": 657.9615705254538,
+        },
+        {"q_loss": 0.03768966719508171, "hl_value": -0.4077001318335533},
+        0.031430153734982015,
+    ),
+    ("ltos", ("q_decomposed=true",)): (
+        {
+            "q_net": 757.1007359225223,
+            "q_target": 715.4093075500987,
+            "phi": 680.6282892604709,
+            "phi_target": 668.2540217678711,
+        },
+        {"q_loss": 0.08493065727608544, "hl_value": -0.38206366300582884},
+        0.07069511190056801,
+    ),
+}
+
+
+def _abs_sum(module: torch.nn.Module) -> float:
+    return sum(t.double().abs().sum().item() for t in module.state_dict().values()
+               if t.is_floating_point())  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "sets"), list(RECORDED), ids=lambda v: str(v))
+def test_short_training_matches_the_recorded_fingerprint(
+    name: str, sets: tuple[str, ...], tmp_path: Path
+) -> None:
+    scenario = load_scenario("grid2x2").with_timing(seconds=400)
+    out_dir, env, controller = open_run(scenario, name, seed=0, out_root=tmp_path, overrides=sets)
+    try:
+        results = train(env, controller, out_dir=out_dir, episodes=5, seed=0)
+    finally:
+        env.close()
+    sums, losses_4, q_loss_5 = RECORDED[(name, sets)]
+    for net, expected in sums.items():
+        assert _abs_sum(getattr(controller, net)) == pytest.approx(expected, rel=1e-6), net
+    assert results[3].losses == pytest.approx(losses_4, rel=1e-6)
+    assert results[4].losses["q_loss"] == pytest.approx(q_loss_5, rel=1e-6)
