@@ -26,6 +26,9 @@ class Batch(NamedTuple):
         next_mask: ``(B, N, A)`` bool, legal actions at ``next_obs``.
         done: ``(B,)`` bool, the transition ended an episode.
         extras: controller-specific arrays, e.g. LToS's ``"weights"`` ``(B, N, K)``.
+        rows: ``(B,)`` the buffer rows the batch was read from (``None`` for a batch
+            built by hand); with :meth:`ReplayBuffer.row_ids` they let a learner cache
+            values computed from stored rows.
     """
 
     obs: np.ndarray
@@ -36,6 +39,7 @@ class Batch(NamedTuple):
     next_mask: np.ndarray
     done: np.ndarray
     extras: dict[str, np.ndarray]
+    rows: np.ndarray | None = None
 
 
 class ReplayBuffer:
@@ -78,6 +82,8 @@ class ReplayBuffer:
             self._arrays[name] = np.zeros((c, *shape), dtype)
         self._pos = 0
         self._size = 0
+        self._ids = np.full(c, -1, np.int64)  # a new id each time a row is written
+        self._next_id = 0
 
     def __len__(self) -> int:
         """Transitions currently stored."""
@@ -110,6 +116,8 @@ class ReplayBuffer:
         }
         for name, value in row.items():
             self._arrays[name][self._pos] = value
+        self._ids[self._pos] = self._next_id
+        self._next_id += 1
         self._pos = (self._pos + 1) % self.capacity
         self._size = min(self._size + 1, self.capacity)
 
@@ -133,7 +141,16 @@ class ReplayBuffer:
             next_mask=a["next_mask"],
             done=a["done"],
             extras={name: a[name] for name in self._extra_names},
+            rows=np.array(indices),
         )
+
+    def row_ids(self, rows: np.ndarray) -> np.ndarray:
+        """Ids of the transitions now in ``rows``: a row gets a new id whenever it is written.
+
+        Equal ids mean equal contents, so a value computed from a row can be reused
+        while the row keeps its id.
+        """
+        return self._ids[rows]
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """A minibatch of ``batch_size`` rows drawn uniformly with replacement from ``rng``."""
@@ -171,5 +188,8 @@ class ReplayBuffer:
                     f"expected ({size}, *{target.shape[1:]})"
                 )
             target[:size] = rows
+        self._ids[:] = -1
+        self._ids[:size] = np.arange(self._next_id, self._next_id + size)
+        self._next_id += size
         self._size = size
         self._pos = int(state["pos"]) % self.capacity

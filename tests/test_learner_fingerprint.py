@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from ltos_traffic.controllers.ltos import LToS
 from ltos_traffic.experiment import open_run
+from ltos_traffic.runner import run_episode
 from ltos_traffic.scenario import load_scenario
 from ltos_traffic.training import train
 
-from fakes import one_torch_thread
+from fakes import RingEnv, make_learner, one_torch_thread
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
@@ -74,3 +77,26 @@ def test_short_training_matches_the_recorded_fingerprint(
         assert _abs_sum(getattr(controller, net)) == pytest.approx(expected, rel=1e-6), net
     assert results[3].losses == pytest.approx(losses_4, rel=1e-6)
     assert results[4].losses["q_loss"] == pytest.approx(q_loss_5, rel=1e-6)
+
+
+def _check_cache(ltos: LToS, rows: np.ndarray) -> None:
+    batch = ltos.buffer.gather(rows)
+    next_obs = torch.from_numpy(batch.next_obs)
+    with torch.no_grad():
+        cached = ltos._target_logits(next_obs, batch.rows)
+        assert torch.equal(cached, ltos.phi_target.logits(next_obs))
+
+
+def test_cached_target_logits_follow_phi_target_and_rewritten_rows() -> None:
+    """The TD steps' cached target logits always equal a fresh forward, bit for bit."""
+    env = RingEnv(n_agents=5, episode_steps=8)
+    ltos = make_learner("ltos", env, buffer_capacity=12, hl_update_every_episodes=0)
+    run_episode(env, ltos, explore=True, learn=True, seed=0)  # 8 rows, TD steps fill the cache
+    assert (ltos._target_cache_ids[:8] >= 0).any()
+    _check_cache(ltos, np.arange(6))
+    with torch.no_grad():  # phi_target moves: every cached row is stale
+        for p in ltos.phi_target.parameters():
+            p.add_(0.3)
+    _check_cache(ltos, np.arange(6))
+    run_episode(env, ltos, explore=True, learn=True, seed=1)  # the ring overwrites rows 0-3
+    _check_cache(ltos, np.arange(12))

@@ -152,7 +152,9 @@ def sharing_matrix(weights: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor
 def received_weights(matrix: torch.Tensor, index: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``(B, N, K)``: ``out[b, i, k] = w_ji`` for ``j = index[i, k]``, what j gives to i."""
     n = index.shape[0]
-    senders_to_i = matrix[:, index, torch.arange(n, device=index.device)[:, None]]
+    flat = index * n + torch.arange(n, device=index.device)[:, None]  # entry (j, i) of N x N
+    # index_select is the advanced index matrix[:, index, i] bit for bit, and cheaper.
+    senders_to_i = matrix.flatten(1).index_select(1, flat.reshape(-1)).unflatten(1, index.shape)
     return senders_to_i * mask.float()
 
 
@@ -312,6 +314,11 @@ class LToS(DGN):
         self.weights = self._greedy_weights(np.zeros((spec.n_agents, spec.obs_dim), np.float32))
         self.hl_update_count = 0  # gradient steps of the high level
         self.hl_round_count = 0  # high-level update rounds
+        # The target high level's logits at o' of buffer rows, kept while phi_target and the
+        # row are unchanged: between high-level rounds every TD step would recompute them.
+        self._target_cache = torch.zeros((config.buffer_capacity, *self.nbr_index.shape))
+        self._target_cache_ids = np.full(config.buffer_capacity, -1, np.int64)
+        self._target_cache_version: tuple[int, ...] = ()
 
     # -- acting ----------------------------------------------------------------------------
 
@@ -386,22 +393,46 @@ class LToS(DGN):
         matrix = sharing_matrix(torch.from_numpy(batch.extras["weights"]), self.scatter)
         reward = shaped_rewards(matrix, torch.from_numpy(batch.reward) * self.config.reward_scale)
         edges = received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
-        next_edges = self._target_edges(torch.from_numpy(batch.next_obs))
+        next_edges = self._target_edges(torch.from_numpy(batch.next_obs), batch.rows)
         return reward, edges, next_edges
 
-    def _target_edges(self, next_obs: torch.Tensor) -> torch.Tensor:
+    def _target_edges(self, next_obs: torch.Tensor, rows: np.ndarray | None) -> torch.Tensor:
         """Received weights ``(B, N, K, 1)`` of the target high level at ``o'`` (Alg. 1 l. 15).
 
         With ``hl_target_noise`` the target logits get Gaussian noise, smoothing
         the target over nearby weights (the release's "TD3" noise).
         """
         with torch.no_grad():
-            logits = self.phi_target.logits(next_obs)
+            logits = self._target_logits(next_obs, rows)
             if self.config.hl_target_noise > 0:
                 noise = torch.randn(logits.shape, generator=self.generator)
                 logits = logits + self.config.hl_target_noise * noise
             next_matrix = sharing_matrix(torch.softmax(logits, dim=-1), self.scatter)
             return received_weights(next_matrix, self.nbr_index, self.nbr_mask)[..., None]
+
+    def _target_logits(self, next_obs: torch.Tensor, rows: np.ndarray | None) -> torch.Tensor:
+        """``phi_target.logits(next_obs)``, reusing the logits of buffer ``rows`` seen before.
+
+        A cached row is reused while its buffer id (a new one when the row is
+        written) and phi_target's parameters (their in-place version counters) are
+        unchanged. Each row's logits come out of the forward the same whatever
+        else is in its batch, so the reuse changes no bit of the result.
+        """
+        if rows is None:
+            return self.phi_target.logits(next_obs)
+        version = tuple(p._version for p in self.phi_target.parameters())
+        if version != self._target_cache_version:
+            self._target_cache_ids[:] = -1
+            self._target_cache_version = version
+        ids = self.buffer.row_ids(rows)
+        stale = self._target_cache_ids[rows] != ids
+        if stale.any():
+            fresh = torch.from_numpy(np.flatnonzero(stale))
+            self._target_cache[torch.from_numpy(rows[stale])] = self.phi_target.logits(
+                next_obs[fresh]
+            )
+            self._target_cache_ids[rows[stale]] = ids[stale]
+        return self._target_cache[torch.from_numpy(rows)]
 
     def _td_step(self, batch: Batch) -> float:
         """Plain TD on the shaped reward, or per component when ``q_decomposed``.
@@ -422,7 +453,7 @@ class LToS(DGN):
         q = self.q_net.components(torch.from_numpy(batch.obs)).gather(-1, actions).squeeze(-1)
         with torch.no_grad():
             next_obs = torch.from_numpy(batch.next_obs)
-            next_edges = self._target_edges(next_obs)
+            next_edges = self._target_edges(next_obs, batch.rows)
             next_parts = self.q_target.components(next_obs)  # (B, N, K, A)
             combined = (next_edges * next_parts).sum(dim=2)
             combined = combined.masked_fill(~torch.from_numpy(batch.next_mask), float("-inf"))
