@@ -319,6 +319,8 @@ class LToS(DGN):
         self._target_cache = torch.zeros((config.buffer_capacity, *self.nbr_index.shape))
         self._target_cache_ids = np.full(config.buffer_capacity, -1, np.int64)
         self._target_cache_version: tuple[int, ...] = ()
+        self._acting_edges_of: np.ndarray | None = None  # the weights _acting_edges belong to
+        self._acting_edges = torch.zeros(0)
 
     # -- acting ----------------------------------------------------------------------------
 
@@ -364,8 +366,11 @@ class LToS(DGN):
     def _act_edges(self, step: TimeStep, explore: bool) -> torch.Tensor:
         if step.t % self.config.hl_action_interval == 0:
             self.weights = self._high_level_act(step, explore)
-        matrix = sharing_matrix(torch.from_numpy(self.weights)[None], self.scatter)
-        return received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
+        if self._acting_edges_of is not self.weights:  # new weights every hl_action_interval steps
+            matrix = sharing_matrix(torch.from_numpy(self.weights)[None], self.scatter)
+            self._acting_edges = received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
+            self._acting_edges_of = self.weights
+        return self._acting_edges
 
     def sharing_weights(self, obs: np.ndarray) -> np.ndarray:
         """Greedy sharing weights ``(N, K)`` for observations ``(N, D)`` (for tests and plots)."""
