@@ -206,7 +206,9 @@ def summary_table(runs: pd.DataFrame, order: Sequence[str] = ()) -> pd.DataFrame
             "train_episodes": int(group.get("train_episodes", pd.Series([0])).max()),
         }
         for metric in (*METRICS, RETURN):
-            values = pd.to_numeric(group.get(metric.column), errors="coerce").dropna()
+            # runs written before a metric existed have no column for it
+            column = group.get(metric.column, pd.Series(dtype=float))
+            values = pd.to_numeric(column, errors="coerce").dropna()
             row[f"{metric.column}_mean"] = float(values.mean()) if len(values) else math.nan
             row[f"{metric.column}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
         rows.append(row)

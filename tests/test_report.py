@@ -180,3 +180,17 @@ def test_the_same_run_twice_is_refused(runs_root: Path, tmp_path: Path) -> None:
     shutil.copytree(run, copy)
     with pytest.raises(UserError, match="appear twice"):
         report.load_runs([run, copy])
+
+
+def test_runs_written_before_a_metric_existed_still_report(runs_root: Path, tmp_path: Path) -> None:
+    """Older run directories lack newer summary keys: the report shows NaN, not a traceback."""
+    old = tmp_path / "old" / "grid2x2_v1" / "max_pressure" / "seed0"
+    shutil.copytree(runs_root / "grid2x2_v1" / "max_pressure" / "seed0", old)
+    summary = json.loads((old / "summary.json").read_text())
+    travel = summary["avg_travel_time_s"]
+    del summary["avg_journey_time_s"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    built = report.build_report(report.load_runs([old]), tmp_path / "report", order=CONTROLLERS)
+    row = built.summary.set_index("controller").loc["max_pressure"]
+    assert math.isnan(row["avg_journey_time_s_mean"])
+    assert row["avg_travel_time_s_mean"] == pytest.approx(travel)
