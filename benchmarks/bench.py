@@ -533,7 +533,7 @@ def figures(results: dict[str, list[dict[str, Any]]]) -> list[Figure]:
         ltos = results["LToS training episode"]
         raw2 = cpu(RAW_LTOS)
         ratio = cpu("LToS training episode") / raw2
-        out.append(Figure("P2 LToS episode / raw sumo", ratio, "x", "<= 3", ratio <= 3.0))
+        out.append(Figure("P2 LToS episode / raw sumo", ratio, "x", "<= 2", ratio <= 2.0))
         own = cpu("LToS training episode") / median(ltos, "sumo_cpu_s")
         out.append(Figure("P2 LToS episode / SUMO time inside it", own, "x"))
     for workers in (1, 2):
