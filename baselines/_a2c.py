@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ltos_traffic.rollout import Rollout, RolloutBatch, discounted_returns
+from ltos_traffic.learning.rollout import Rollout, RolloutBatch, discounted_returns
 from ltos_traffic.types import EnvSpec, TimeStep, Transition, neighbourhood
 
 

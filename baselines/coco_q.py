@@ -43,8 +43,8 @@ import torch
 from ltos_traffic.controllers.base import register
 from ltos_traffic.envs.prisoner import OBS_DIM, OBS_FIRST_STEP, OBS_OWN_COOPERATED
 from ltos_traffic.errors import UserError
-from ltos_traffic.exploration import EpsilonSchedule, epsilon_greedy
-from ltos_traffic.qlearning import _rng_from_state, _rng_state
+from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
+from ltos_traffic.learning.qlearning import _rng_from_state, _rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
 N_STATES = 5  # first step, then last joint action (CC, CD, DC, DD) of the pair

@@ -6,7 +6,7 @@ included) mix neighbour features; a linear Q head reads the concatenation of the
 encoder output and every relation output. Parameters are shared by all agents,
 as in DGN, and all agents run in one batched forward.
 
-Training is the joint-replay Q-learning of :mod:`ltos_traffic.qlearning` (no
+Training is the joint-replay Q-learning of :mod:`ltos_traffic.learning.qlearning` (no
 temporal relation regularisation).
 """
 
@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ltos_traffic.controllers.base import register
-from ltos_traffic.nn import Relation, mlp
-from ltos_traffic.qlearning import QConfig, QLearner
+from ltos_traffic.learning.nn import Relation, mlp
+from ltos_traffic.learning.qlearning import QConfig, QLearner
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Parameters are shared by all agents (one network, applied to every agent in
 one batched forward), the usual choice for homogeneous intersections; agents
 differ only through their observations. There is no communication: an agent's
 Q-values depend on its own observation alone. Training is the joint-replay
-Q-learning of :mod:`ltos_traffic.qlearning` with Table 4's settings.
+Q-learning of :mod:`ltos_traffic.learning.qlearning` with Table 4's settings.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ltos_traffic.controllers.base import register
-from ltos_traffic.nn import mlp
-from ltos_traffic.qlearning import QConfig, QLearner
+from ltos_traffic.learning.nn import mlp
+from ltos_traffic.learning.qlearning import QConfig, QLearner
 
 
 @dataclass(frozen=True)

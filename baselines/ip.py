@@ -14,7 +14,7 @@ embeddings), all agents in one batched call (see :class:`IntentionNet`):
 * ``pi_i(. | o) = softmax(head(mu_i^(rounds)))`` over the legal actions.
 
 Training is discrete soft actor-critic on the joint replay of
-:mod:`ltos_traffic.qlearning` (Table 4: buffer, sample and batch sizes, tau,
+:mod:`ltos_traffic.learning.qlearning` (Table 4: buffer, sample and batch sizes, tau,
 optimiser, learning rate, gamma). The regulariser factor 0.2 (seed appendix) is
 the entropy temperature ``alpha``. Each agent's twin critics ``Q_i(o_i,
 mean_j o_j, .)`` read its own and its neighbours' mean observation and learn the
@@ -37,10 +37,10 @@ import torch
 from torch import nn
 
 from baselines._a2c import masked_logits
-from ltos_traffic.buffer import Batch
 from ltos_traffic.controllers.base import register
-from ltos_traffic.nn import init_normal_, make_optimizer, mlp, soft_update
-from ltos_traffic.qlearning import QConfig, QLearner
+from ltos_traffic.learning.buffer import Batch
+from ltos_traffic.learning.nn import init_normal_, make_optimizer, mlp, soft_update
+from ltos_traffic.learning.qlearning import QConfig, QLearner
 from ltos_traffic.types import EnvSpec, TimeStep
 
 

@@ -49,8 +49,8 @@ from torch.nn import functional as F
 
 from baselines._a2c import AgentLinear, critic_fit, evaluation_actions, masked_logits
 from ltos_traffic.controllers.base import register
-from ltos_traffic.exploration import EpsilonSchedule
-from ltos_traffic.rollout import Rollout, RolloutBatch, discounted_returns
+from ltos_traffic.learning.exploration import EpsilonSchedule
+from ltos_traffic.learning.rollout import Rollout, RolloutBatch, discounted_returns
 from ltos_traffic.types import EnvSpec, TimeStep, Transition, neighbourhood
 
 

@@ -50,8 +50,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ltos_traffic.controllers.base import register
-from ltos_traffic.exploration import EpsilonSchedule, epsilon_greedy
-from ltos_traffic.nn import soft_update
+from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
+from ltos_traffic.learning.nn import soft_update
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic.controllers.base import NoConfig, StaticController, register
-from ltos_traffic.qlearning import _rng_from_state, _rng_state
+from ltos_traffic.learning.qlearning import _rng_from_state, _rng_state
 from ltos_traffic.types import EnvSpec, TimeStep
 
 

@@ -103,7 +103,7 @@ def _sumo_time_meter(env: Any) -> Timer:
 
 
 def _scenario_files(name: str) -> Any:
-    from ltos_traffic.networks import resolve_net_files
+    from ltos_traffic.net.resolve import resolve_net_files
     from ltos_traffic.scenario import load_scenario
 
     scenario = load_scenario(name)
@@ -117,7 +117,7 @@ def _raw_sumo(
 
     ``concurrent`` copies run at once (P3's ceiling: what the machine's cores give plain SUMO).
     """
-    from ltos_traffic.netfiles import sumo_binary
+    from ltos_traffic.net.files import sumo_binary
 
     cmd = [
         sumo_binary("sumo"),
@@ -244,9 +244,9 @@ def case_ltos(args: argparse.Namespace) -> dict[str, Any]:
     """A steady-state LToS training episode (the last of ``--episodes``), with checkpointing."""
     import torch
 
-    from ltos_traffic import training
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
+    from ltos_traffic.runs import training
     from ltos_traffic.scenario import load_scenario
 
     torch.set_num_threads(args.threads)
@@ -273,10 +273,10 @@ def case_ltos(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def case_rollouts(args: argparse.Namespace) -> dict[str, Any]:
-    """Max-pressure episodes on ``--workers`` processes (ltos_traffic.parallel)."""
+    """Max-pressure episodes on ``--workers`` processes (ltos_traffic.runs.parallel)."""
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
-    from ltos_traffic.parallel import EnvRecipe, RolloutPool
+    from ltos_traffic.runs.parallel import EnvRecipe, RolloutPool
     from ltos_traffic.scenario import load_scenario
 
     scenario = load_scenario(args.net)
@@ -303,7 +303,7 @@ def case_rollouts(args: argparse.Namespace) -> dict[str, Any]:
 def case_ltos_workers(args: argparse.Namespace) -> dict[str, Any]:
     """P4: LToS training rounds with ``train``'s default workers, after a warm-up.
 
-    The round loop of :func:`ltos_traffic.parallel.train_parallel` (rollouts in the
+    The round loop of :func:`ltos_traffic.runs.parallel.train_parallel` (rollouts in the
     workers, learning and checkpoint in this process). Worker start-up, paid once
     per run, is outside the measured rounds. Besides the wall time, a round's time
     on an otherwise idle machine with a core per worker is estimated from CPU
@@ -312,10 +312,10 @@ def case_ltos_workers(args: argparse.Namespace) -> dict[str, Any]:
     """
     import torch
 
-    from ltos_traffic import training
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
-    from ltos_traffic.parallel import EnvRecipe, RolloutPool, default_workers, learn_from
+    from ltos_traffic.runs import training
+    from ltos_traffic.runs.parallel import EnvRecipe, RolloutPool, default_workers, learn_from
     from ltos_traffic.scenario import load_scenario
 
     torch.set_num_threads(1)
@@ -349,13 +349,13 @@ def case_ltos_workers(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _grid_options(size: int) -> Any:
-    from ltos_traffic.grid import GridOptions
+    from ltos_traffic.net.grid import GridOptions
 
     return GridOptions(rows=size, cols=size, block_m=100.0, demand="mixed", rate=3000.0 * size / 6)
 
 
 def _grid_files(size: int) -> Any:
-    from ltos_traffic.grid import build_grid
+    from ltos_traffic.net.grid import build_grid
 
     return build_grid(_grid_options(size))
 
@@ -636,7 +636,7 @@ def write_csv(
     path: Path, results: dict[str, list[dict[str, Any]]], summary: list[Figure], reps: int
 ) -> None:
     """Append one row per case median and per figure, stamped with time, commit and host."""
-    from ltos_traffic.rundir import git_sha
+    from ltos_traffic.runs.rundir import git_sha
 
     stamp = {
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

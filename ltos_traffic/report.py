@@ -2,7 +2,7 @@
 
 :func:`load_runs` reads finished run directories (``summary.json``,
 ``episodes.csv``, ``steps.csv``, ``agents.csv``, ``weights.csv``; see
-:mod:`ltos_traffic.rundir`) into pandas DataFrames. :func:`build_report` writes,
+:mod:`ltos_traffic.runs.rundir`) into pandas DataFrames. :func:`build_report` writes,
 under one output directory:
 
 * ``tables/``: ``runs``, ``summary``, ``episodes``, ``steps``, ``agents`` and
@@ -39,8 +39,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ltos_traffic import rundir
 from ltos_traffic.errors import UserError
+from ltos_traffic.runs import rundir
 from ltos_traffic.scenario import Scenario
 
 KEYS = ["scenario", "controller", "seed"]  # identify a run in every table
@@ -390,7 +390,7 @@ def _roads(net_file: str | None) -> list[np.ndarray]:
     """Edge shapes for map backgrounds; none when the network file is gone."""
     if not net_file or not Path(net_file).is_file():
         return []
-    from ltos_traffic.topology import edge_shapes
+    from ltos_traffic.sim.topology import edge_shapes
 
     try:
         return edge_shapes(net_file)
@@ -828,8 +828,8 @@ def planned_training(
     scenario if there is one (0 episodes, its path), else trains the scenario's default.
     """
     from ltos_traffic.controllers.base import controller_class
-    from ltos_traffic.experiment import default_episodes
-    from ltos_traffic.shipped import shipped_path, shipped_record
+    from ltos_traffic.runs.experiment import default_episodes
+    from ltos_traffic.runs.shipped import shipped_path, shipped_record
 
     if not getattr(controller_class(controller), "learns", False):
         return 0, None, "no training"
@@ -905,8 +905,8 @@ def ensure_runs(
     Runs go one after the other in this process (libsumo allows one simulation
     at a time). Returns the run directories in (controller, seed) order.
     """
-    from ltos_traffic import experiment
     from ltos_traffic.controllers.base import controller_class
+    from ltos_traffic.runs import experiment
 
     for name in controllers:
         controller_class(name)  # unknown names fail before anything runs

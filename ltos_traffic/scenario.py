@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.resco import MAPS as RESCO_MAPS
-from ltos_traffic.sumocfg import read_sumocfg
+from ltos_traffic.net.resco import MAPS as RESCO_MAPS
+from ltos_traffic.net.sumocfg import read_sumocfg
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 KINDS = ("traffic", "prisoner", "jungle")
@@ -34,7 +34,7 @@ NET_ALIASES: dict[str, str] = {
     "ltos6x6": "ltos6x6_v1",
     "prisoner": "prisoner_v1",
     "jungle": "jungle_v1",
-    # the RESCO benchmark maps (extra ltos-traffic[resco]; ltos_traffic/resco.py)
+    # the RESCO benchmark maps (extra ltos-traffic[resco]; ltos_traffic/net/resco.py)
     **{name: f"{name}_v1" for name in RESCO_MAPS},
 }
 

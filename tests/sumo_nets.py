@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ltos_traffic.netfiles import sumo_binary
+from ltos_traffic.net.files import sumo_binary
 
 # A signalised T junction (J1, 3 arms: west, east, south), a signalised 4-arm
 # junction (J2) with a one-lane side street, and an unsignalised junction (U)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import torch
 
-from ltos_traffic.netfiles import sumo_binary
+from ltos_traffic.net.files import sumo_binary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -146,8 +146,8 @@ def _netgenerate(path: Path, *, lights: bool) -> None:
 def _checkpoint_of_dqn_on_prisoner(path: Path) -> None:
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.factory import make_env
+    from ltos_traffic.runs.training import save_checkpoint
     from ltos_traffic.scenario import load_scenario
-    from ltos_traffic.training import save_checkpoint
 
     scenario = load_scenario("prisoner")
     env = make_env(scenario)

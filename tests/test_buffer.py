@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ltos_traffic.buffer import ReplayBuffer
+from ltos_traffic.learning.buffer import ReplayBuffer
 
 N, D, A, K = 3, 4, 2, 2
 

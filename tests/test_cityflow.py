@@ -17,17 +17,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ltos_traffic import cityflow
-from ltos_traffic.cityflow import (
+from ltos_traffic.cli.cityflow import import_cityflow_cmd
+from ltos_traffic.errors import UserError
+from ltos_traffic.net import cityflow
+from ltos_traffic.net.cityflow import (
     count_vehicles,
     find_dataset,
     import_cityflow,
     read_net_summary,
     resolve_dataset,
 )
-from ltos_traffic.cli_cityflow import import_cityflow_cmd
-from ltos_traffic.errors import UserError
-from ltos_traffic.netfiles import NetFiles, sumo_binary
+from ltos_traffic.net.files import NetFiles, sumo_binary
 
 # ---------------------------------------------------------------- a tiny CityFlow network
 #
@@ -467,7 +467,7 @@ def test_shenzhen_import_counts(shenzhen: NetFiles) -> None:
 def _run_max_pressure(scenario_name: str, files: NetFiles, seconds: float) -> Any:
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
-    from ltos_traffic.runner import run_episode
+    from ltos_traffic.runs.runner import run_episode
     from ltos_traffic.scenario import load_scenario
 
     scenario = load_scenario(scenario_name).with_timing(seconds=seconds)

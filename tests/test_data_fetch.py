@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from test_cityflow import tiny_flow, tiny_roadnet
 
-from ltos_traffic import cityflow
-from ltos_traffic.cityflow import UPSTREAM_URL, Upstream
 from ltos_traffic.cli import main
+from ltos_traffic.net import cityflow
+from ltos_traffic.net.cityflow import UPSTREAM_URL, Upstream
 
 SHENZHEN = cityflow.DATASETS["shenzhen"]
 

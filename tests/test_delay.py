@@ -9,9 +9,9 @@ import pytest
 
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
-from ltos_traffic.runner import run_episode
+from ltos_traffic.runs.runner import run_episode
 from ltos_traffic.scenario import load_scenario
-from ltos_traffic.simulator import parse_outputs
+from ltos_traffic.sim.simulator import parse_outputs
 
 # Three arrived vehicles, one still running at the end, one never inserted.
 # By hand: arrived delay (30.5 + 9.5 + 20.0) / 3 = 20.0 s; with the running one

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltos_traffic import rundir
 from ltos_traffic.envs.traffic import TrafficEnv
+from ltos_traffic.runs import rundir
 from ltos_traffic.scenario import load_scenario
-from ltos_traffic.simulator import parse_outputs
+from ltos_traffic.sim.simulator import parse_outputs
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from ltos_traffic.controllers.ltos import LToS
-from ltos_traffic.experiment import open_run
-from ltos_traffic.runner import run_episode
+from ltos_traffic.runs.experiment import open_run
+from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.runs.training import train
 from ltos_traffic.scenario import load_scenario
-from ltos_traffic.training import train
 
 from fakes import RingEnv, make_learner, one_torch_thread
 

@@ -8,7 +8,7 @@ import torch
 
 from baselines._a2c import masked_logits
 from baselines.lio import LIO, LIOConfig, policy_logits
-from ltos_traffic.rollout import Rollout, RolloutBatch
+from ltos_traffic.learning.rollout import Rollout, RolloutBatch
 from ltos_traffic.types import Transition
 
 from fakes import one_torch_thread

@@ -9,7 +9,7 @@ import torch
 from baselines._a2c import spatial_discount
 from baselines.neurcomm import NeurComm, NeurCommConfig
 from ltos_traffic.controllers.base import controller_class, make_controller, resolve_config
-from ltos_traffic.rollout import Rollout, RolloutBatch, discounted_returns
+from ltos_traffic.learning.rollout import Rollout, RolloutBatch, discounted_returns
 from ltos_traffic.scenario import load_scenario
 
 from fakes import one_torch_thread

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ltos_traffic import experiment
 from ltos_traffic.cli import cli
-from ltos_traffic.cli_report import DEFAULT_CONTROLLERS, DEFAULT_GRIDWORLD_CONTROLLERS
+from ltos_traffic.cli.report import DEFAULT_CONTROLLERS, DEFAULT_GRIDWORLD_CONTROLLERS
 from ltos_traffic.controllers.base import controller_class, make_controller
 from ltos_traffic.errors import UserError
+from ltos_traffic.runs import experiment
 from ltos_traffic.types import EnvSpec, TimeStep
 
 MASK = np.array(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ltos_traffic import resco
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
+from ltos_traffic.net import resco
 from ltos_traffic.scenario import NET_ALIASES, load_scenario
 
 # RESCO's resco_benchmark/config/map_config.py: window start, decision interval, yellow

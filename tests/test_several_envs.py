@@ -1,7 +1,7 @@
 """Several TrafficEnv in one process: the first runs libsumo in-process, later ones in workers.
 
 libsumo holds one simulation per process, so a simulator started while another
-holds it runs libsumo in a worker process of its own (``ltos_traffic/simulator.py``).
+holds it runs libsumo in a worker process of its own (``ltos_traffic/sim/simulator.py``).
 Each environment must give exactly what it gives alone.
 """
 
@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltos_traffic import simulator
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import SimulationError
 from ltos_traffic.scenario import load_scenario
+from ltos_traffic.sim import simulator
 from ltos_traffic.types import EpisodeMetrics
 
 SCENARIO = load_scenario("grid2x2").with_timing(seconds=200)

@@ -14,8 +14,8 @@ from ltos_traffic.controllers.ltos import (
     received_weights,
     sharing_matrix,
 )
-from ltos_traffic.nn import masked_max
-from ltos_traffic.sharing_signal import SharingSignal, sharing_signal
+from ltos_traffic.controllers.sharing_signal import SharingSignal, sharing_signal
+from ltos_traffic.learning.nn import masked_max
 
 from fakes import RingEnv, make_learner, one_torch_thread
 

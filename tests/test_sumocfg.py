@@ -12,14 +12,14 @@ import pytest
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.runner import run_episode
+from ltos_traffic.net.sumocfg import read_sumocfg
+from ltos_traffic.runs.runner import run_episode
 from ltos_traffic.scenario import (
     config_scenario,
     custom_scenario,
     load_scenario,
     scenario_from_dict,
 )
-from ltos_traffic.sumocfg import read_sumocfg
 
 from sumo_nets import build_irregular
 
@@ -196,7 +196,7 @@ def test_cli_sumocfg_with_additional_file_and_the_empty_window_error(tmp_path: P
 
 
 def test_user_network_takes_the_yellow_time_of_its_own_programs(tmp_path: Path):
-    from ltos_traffic.cli_common import resolve_scenario
+    from ltos_traffic.cli.options import resolve_scenario
 
     net, rou = build_irregular(tmp_path)  # netconvert's programs: 3 s of yellow
     assert resolve_scenario(str(net), (str(rou),), None).yellow_s == 3.0

@@ -1,4 +1,4 @@
-"""Sweeps: the (controller, seed) grid on the local and Ray backends (ltos_traffic/sweep.py)."""
+"""Sweeps: the (controller, seed) grid, local and on Ray (ltos_traffic/runs/sweep.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ltos_traffic import rundir
 from ltos_traffic.cli import cli
 from ltos_traffic.errors import UserError
+from ltos_traffic.runs import rundir
+from ltos_traffic.runs.sweep import job_grid, sweep
 from ltos_traffic.scenario import load_scenario
-from ltos_traffic.sweep import job_grid, sweep
 
 CONTROLLERS = ("max_pressure", "dqn")
 SEEDS = (0, 1)

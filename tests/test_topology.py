@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.networks import resolve_net_files
+from ltos_traffic.net.resolve import resolve_net_files
 from ltos_traffic.scenario import load_scenario
-from ltos_traffic.topology import PHASE_NAMES, load_topology, yellow_state
+from ltos_traffic.sim.topology import PHASE_NAMES, load_topology, yellow_state
 
 from sumo_nets import build_irregular
 
@@ -116,7 +116,7 @@ def test_yellow_state_turns_lost_greens_yellow():
 def test_network_without_traffic_lights_is_a_clear_error(tmp_path: Path):
     import subprocess
 
-    from ltos_traffic.netfiles import sumo_binary
+    from ltos_traffic.net.files import sumo_binary
 
     net = tmp_path / "plain.net.xml"
     subprocess.run(

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ltos_traffic import rundir
 from ltos_traffic.errors import UserError
-from ltos_traffic.training import (
+from ltos_traffic.runs import rundir
+from ltos_traffic.runs.training import (
     CHECKPOINT,
     EPISODES_CSV,
     episode_seed,

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from ltos_traffic import report
 from ltos_traffic.cli import cli
-from ltos_traffic.rundir import training_text
+from ltos_traffic.runs.rundir import training_text
+from ltos_traffic.runs.shipped import SHIPPED_DIR, shipped_record
 from ltos_traffic.scenario import load_scenario
-from ltos_traffic.shipped import SHIPPED_DIR, shipped_record
 
 # DQN: a shipped checkpoint whose controller code changes least often
 SHIPPED_DQN = SHIPPED_DIR / "grid6x6_v1" / "dqn.pt"

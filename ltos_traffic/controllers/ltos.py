@@ -60,10 +60,10 @@ import torch
 from torch import nn
 
 from baselines.dgn import DGN, DGNConfig, DGNNet
-from ltos_traffic.buffer import Batch
 from ltos_traffic.controllers.base import register
-from ltos_traffic.exploration import OUNoise
-from ltos_traffic.nn import (
+from ltos_traffic.learning.buffer import Batch
+from ltos_traffic.learning.exploration import OUNoise
+from ltos_traffic.learning.nn import (
     Relation,
     gather_neighbours,
     init_normal_,
@@ -72,7 +72,7 @@ from ltos_traffic.nn import (
     mlp,
     soft_update,
 )
-from ltos_traffic.qlearning import OPTIMIZERS
+from ltos_traffic.learning.qlearning import OPTIMIZERS
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
 NOISES = ("ou", "eps_gaussian", "none")
@@ -385,7 +385,7 @@ class LToS(DGN):
         return {"weights": self.weights}
 
     def acting_state(self) -> np.ndarray:
-        """The sharing weights acted with (:mod:`ltos_traffic.parallel` carries them)."""
+        """The sharing weights acted with (:mod:`ltos_traffic.runs.parallel` carries them)."""
         return self.weights.copy()
 
     def load_acting_state(self, state: np.ndarray) -> None:

@@ -1,6 +1,6 @@
 """Traffic-signal control on SUMO as a :class:`~ltos_traffic.envs.base.NetworkedEnv`.
 
-Agents are the signalised intersections of :mod:`ltos_traffic.topology`. Every
+Agents are the signalised intersections of :mod:`ltos_traffic.sim.topology`. Every
 ``decision_interval_s`` each agent requests one of four green phases
 (WE-through, NS-through, WE-left, NS-left; illegal ones masked). A request for
 another phase than the current one, once the current green has lasted
@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.netfiles import NetFiles
-from ltos_traffic.networks import check_demand_window, no_departure_error, resolve_net_files
+from ltos_traffic.net.files import NetFiles
+from ltos_traffic.net.resolve import check_demand_window, no_departure_error, resolve_net_files
 from ltos_traffic.scenario import Scenario
-from ltos_traffic.simulator import SumoSimulator
-from ltos_traffic.topology import N_PHASES, load_topology, yellow_state
+from ltos_traffic.sim.simulator import SumoSimulator
+from ltos_traffic.sim.topology import N_PHASES, load_topology, yellow_state
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, LaneCounts, TimeStep
 
 
@@ -39,7 +39,7 @@ class TrafficEnv:
         backend: ``"libsumo"`` (default, fastest) or ``"traci"``.
         gui: show ``sumo-gui`` (traci).
         net_files: use these files instead of resolving the scenario's network.
-        data_dir: where CityFlow datasets live (Shenzhen), see :mod:`ltos_traffic.cityflow`.
+        data_dir: where CityFlow datasets live (Shenzhen), see :mod:`ltos_traffic.net.cityflow`.
         gui_args: extra ``sumo-gui`` options.
     """
 

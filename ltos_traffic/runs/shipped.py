@@ -8,7 +8,7 @@ optimisers and counters but an empty replay buffer, so they stay small.
 
 Make or refresh one (``make checkpoints`` runs all of them)::
 
-    python -m ltos_traffic.shipped --net grid6x6 --controller ltos --episodes 30 --seed 0
+    python -m ltos_traffic.runs.shipped --net grid6x6 --controller ltos --episodes 30 --seed 0
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from typing import Any
 
 import torch
 
-from ltos_traffic import rundir, training
+from ltos_traffic.runs import rundir, training
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.experiment import eval_seed, open_run, seed_everything
-from ltos_traffic.runner import run_episode
+from ltos_traffic.runs.experiment import eval_seed, open_run, seed_everything
+from ltos_traffic.runs.runner import run_episode
 from ltos_traffic.scenario import Scenario, load_scenario
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 def shipped_path(scenario: str, controller: str) -> Path | None:
@@ -97,7 +97,7 @@ def make_shipped(net: str, controller_name: str, *, episodes: int, seed: int, wo
         "controller": controller_name,
         "seed": seed,
         "episodes": episodes,
-        "command": f"python -m ltos_traffic.shipped --net {net} --controller {controller_name} "
+        "command": f"python -m ltos_traffic.runs.shipped --net {net} --controller {controller_name} "
         f"--episodes {episodes} --seed {seed}",
         "git_sha": rundir.git_sha(),
         "versions": rundir.package_versions(),
@@ -125,7 +125,7 @@ def _training_wall_s(out_dir: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m ltos_traffic.shipped``: make shipped checkpoints."""
+    """``python -m ltos_traffic.runs.shipped``: make shipped checkpoints."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--net", required=True)
     parser.add_argument("--controller", required=True)

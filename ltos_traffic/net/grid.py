@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.netfiles import NetFiles, build_cached, cache_root, sumo_binary
+from ltos_traffic.net.files import NetFiles, build_cached, cache_root, sumo_binary
 
 GRID_VERSION = 1  # bump when the generated files change
 LTOS_SEGMENTS = ((600, 1.0), (150, 4.0), (200, 3.0), (1200, 0.5), (120, 5.0), (300, 2.0))

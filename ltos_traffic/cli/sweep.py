@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from ltos_traffic.cli_common import SECONDS_OPTION, network_options
-from ltos_traffic.cli_report import _names, _seeds
+from ltos_traffic.cli.options import SECONDS_OPTION, network_options
+from ltos_traffic.cli.report import _names, _seeds
 from ltos_traffic.errors import UserError
 
 
@@ -73,8 +73,8 @@ def sweep_cmd(
 
     `ltos-traffic report OUT/<scenario>/*/seed*` then compares them.
     """  # fmt: skip
-    from ltos_traffic.cli_common import format_table, resolve_scenario
-    from ltos_traffic.sweep import Job, job_grid, sweep
+    from ltos_traffic.cli.options import format_table, resolve_scenario
+    from ltos_traffic.runs.sweep import Job, job_grid, sweep
 
     if episodes is not None and episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {episodes}")

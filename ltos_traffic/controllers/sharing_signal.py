@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ltos_traffic.controllers.ltos import LToS, received_weights, sharing_matrix
-from ltos_traffic.nn import masked_max
+from ltos_traffic.learning.nn import masked_max
 
 
 @dataclass(frozen=True)

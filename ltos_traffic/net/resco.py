@@ -19,8 +19,8 @@ import importlib.util
 from pathlib import Path
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.netfiles import NetFiles
-from ltos_traffic.sumocfg import read_sumocfg
+from ltos_traffic.net.files import NetFiles
+from ltos_traffic.net.sumocfg import read_sumocfg
 
 MAPS = (
     "grid4x4",

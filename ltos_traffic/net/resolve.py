@@ -8,9 +8,9 @@ from collections import Counter
 from pathlib import Path
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.grid import GridOptions, build_grid
-from ltos_traffic.netfiles import NetFiles
-from ltos_traffic.resco import resco_files
+from ltos_traffic.net.files import NetFiles
+from ltos_traffic.net.grid import GridOptions, build_grid
+from ltos_traffic.net.resco import resco_files
 from ltos_traffic.scenario import Scenario
 
 
@@ -22,7 +22,7 @@ def resolve_net_files(scenario: Scenario, *, data_dir: str | None = None) -> Net
         # the demand covers the scenario's standard horizon, whatever --seconds says
         return build_grid(GridOptions.from_mapping(network, seconds=3600.0))
     if source == "cityflow":
-        from ltos_traffic.cityflow import resolve_dataset
+        from ltos_traffic.net.cityflow import resolve_dataset
 
         return resolve_dataset(str(network.get("dataset", "")), data_dir)
     if source == "resco":

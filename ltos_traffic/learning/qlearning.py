@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltos_traffic.buffer import Batch, ReplayBuffer
-from ltos_traffic.exploration import EpsilonSchedule, epsilon_greedy
-from ltos_traffic.nn import init_normal_, make_optimizer, masked_max, soft_update
+from ltos_traffic.learning.buffer import Batch, ReplayBuffer
+from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
+from ltos_traffic.learning.nn import init_normal_, make_optimizer, masked_max, soft_update
 from ltos_traffic.types import EnvSpec, TimeStep, Transition, neighbourhood
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")

@@ -4,7 +4,7 @@ libsumo (in-process, fast) is the default; traci (a socket to a ``sumo`` or
 ``sumo-gui`` process) is used when the GUI is asked for or ``backend="traci"``.
 libsumo holds one simulation per process: the first simulator started in a
 process runs it in-process, and one started while another holds it runs libsumo
-in a worker process of its own (``python -m ltos_traffic.simulator``, driven
+in a worker process of its own (``python -m ltos_traffic.sim.simulator``, driven
 over two pipes, no socket), which it keeps until :meth:`SumoSimulator.close`.
 The SUMO command is the same either way, and so are the results. Requests that
 need no answer (phase settings, steps) are not waited for, so the worker
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic.errors import SimulationError, UserError
-from ltos_traffic.netfiles import sumo_binary
+from ltos_traffic.net.files import sumo_binary
 from ltos_traffic.types import LaneCounts
 
 # traci constants (identical in libsumo): last step vehicle number / halting number
@@ -484,11 +484,11 @@ class _Worker:
     def __init__(self) -> None:
         child_in, to_child = os.pipe()  # requests: we write, the child reads
         from_child, child_out = os.pipe()  # answers: the child writes, we read
-        package_root = str(Path(__file__).resolve().parents[1])
+        package_root = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "ltos_traffic.simulator", str(child_in), str(child_out)],
+                [sys.executable, "-m", "ltos_traffic.sim.simulator", str(child_in), str(child_out)],
                 pass_fds=(child_in, child_out),
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": path},
@@ -637,7 +637,8 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
     )
 
 
-if __name__ == "__main__":  # a worker started by _Worker: python -m ltos_traffic.simulator IN OUT
+# a worker started by _Worker: python -m ltos_traffic.sim.simulator IN OUT
+if __name__ == "__main__":
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle

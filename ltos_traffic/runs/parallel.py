@@ -44,10 +44,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ltos_traffic import rundir, training
+from ltos_traffic.runs import rundir, training
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.runner import EpisodeResult, SharingMeter, _queue_point
+from ltos_traffic.runs.runner import EpisodeResult, SharingMeter, _queue_point
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, Transition
 
@@ -114,7 +114,7 @@ def check_parallel(controller: Any) -> None:
     Raises:
         UserError: for any other learning controller.
     """
-    from ltos_traffic.qlearning import QLearner
+    from ltos_traffic.learning.qlearning import QLearner
 
     if hasattr(controller, "acting_state") and hasattr(controller, "load_acting_state"):
         return
@@ -294,7 +294,7 @@ def train_parallel(
     resume: bool = False,
     progress: bool = False,
 ) -> list[EpisodeResult]:
-    """:func:`ltos_traffic.training.train` with episodes run by ``workers`` processes.
+    """:func:`ltos_traffic.runs.training.train` with episodes run by ``workers`` processes.
 
     Same run directory layout (``checkpoint.pt`` after every round, one
     ``episodes.csv`` row per episode) and the same episode seeds

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ltos_traffic.cityflow import count_vehicles, import_cityflow, read_net_summary
+from ltos_traffic.net.cityflow import count_vehicles, import_cityflow, read_net_summary
 
 
 @click.command("import-cityflow")

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.networks import program_yellow_s
+from ltos_traffic.net.resolve import program_yellow_s
 from ltos_traffic.scenario import (
     NET_ALIASES,
     Scenario,
@@ -121,7 +121,7 @@ def default_controller(controller: str | None, scenario: Scenario, *, training: 
     """
     if controller is not None:
         return controller
-    from ltos_traffic.shipped import shipped_path
+    from ltos_traffic.runs.shipped import shipped_path
 
     if training or shipped_path(scenario.name, "ltos") is not None:
         return "ltos"

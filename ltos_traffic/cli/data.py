@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ltos_traffic.cityflow import DATASETS, UPSTREAM_COMMIT, UPSTREAM_REPO
-from ltos_traffic.datafetch import BASE_URL_ENV
+from ltos_traffic.net.cityflow import DATASETS, UPSTREAM_COMMIT, UPSTREAM_REPO
+from ltos_traffic.net.fetch import BASE_URL_ENV
 
 
 @click.group("data")
@@ -36,7 +36,7 @@ def fetch_cmd(
     into the folder that `run --net NAME` reads. Files already there and intact
     are kept, so running it again checks a copy made by hand.
     """
-    from ltos_traffic.datafetch import fetch_dataset
+    from ltos_traffic.net.fetch import fetch_dataset
 
     short = UPSTREAM_COMMIT[:7]
     for name in dict.fromkeys(names):

@@ -1,27 +1,21 @@
-"""The ``ltos-traffic`` command line.
-
-Every command turns bad input into one line ``error: ...`` and exit code 2;
-SUMO failures into one line and exit code 1; never a traceback.
-"""
+"""``ltos-traffic list`` and ``run``: what there is, and one evaluated run."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from ltos_traffic import __version__
-from ltos_traffic.cli_common import (
+from ltos_traffic.cli.options import (
     common_options,
     default_controller,
     format_table,
     resolve_scenario,
 )
-from ltos_traffic.errors import SimulationError, UserError
+from ltos_traffic.errors import UserError
 from ltos_traffic.scenario import NET_ALIASES, load_scenario, scenario_names
 from ltos_traffic.types import EpisodeMetrics
 
@@ -42,13 +36,7 @@ SUMMARY_KEYS = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ltos-traffic")
-def cli() -> None:
-    """Adaptive traffic-signal control on SUMO: LToS and baselines."""
-
-
-@cli.command("list")
+@click.command("list")
 def list_cmd() -> None:
     """List controllers, networks and scenarios."""
     from ltos_traffic.controllers.base import controller_class, controller_names
@@ -77,7 +65,7 @@ def _describe(cls: type, classes: list[type]) -> str:
     return lines[0] if lines else ""
 
 
-@cli.command("run")
+@click.command("run")
 @common_options
 @click.option(
     "--episodes",
@@ -118,7 +106,7 @@ def run_cmd(
     A learning controller uses the checkpoint shipped for the scenario when there
     is one; --train or --episodes N trains it first, --checkpoint PATH evaluates PATH.
     """
-    from ltos_traffic import experiment
+    from ltos_traffic.runs import experiment
 
     if episodes is not None and episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {episodes}")
@@ -153,50 +141,3 @@ def run_cmd(
         row.update({k: v for k, v in summary.items() if k not in standard | meta})
     click.echo(format_table([row], list(row)))
     click.echo(f"run directory: {summary['run_dir']}  ({time.perf_counter() - started:.1f} s)")
-
-
-def main() -> None:
-    """Console entry point: map errors to one line and an exit code."""
-    # Small per-step networks run fastest on one thread; more threads spin against SUMO and
-    # against parallel workers (tens of times slower on 2 cores). LTOS_TORCH_THREADS overrides.
-    threads = os.environ.get("LTOS_TORCH_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", threads)
-    if "torch" in sys.modules:  # already imported by a command module
-        sys.modules["torch"].set_num_threads(int(threads))
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except SimulationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-
-
-def _register_commands() -> None:
-    """Commands that live in their own modules (their shared options are in cli_common)."""
-    from ltos_traffic.cli_cityflow import import_cityflow_cmd
-    from ltos_traffic.cli_data import data_cmd
-    from ltos_traffic.cli_report import compare_cmd, gui_cmd, report_cmd
-    from ltos_traffic.cli_sweep import sweep_cmd
-    from ltos_traffic.cli_train import train_cmd
-
-    commands = (import_cityflow_cmd, data_cmd, train_cmd, compare_cmd, report_cmd, gui_cmd,
-                sweep_cmd)  # fmt: skip
-    for cmd in commands:
-        cli.add_command(cmd)
-
-
-_register_commands()
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -17,7 +17,7 @@ The conversion goes through netconvert's plain XML:
   SUMO from the outside, so CityFlow lane ``i`` of ``n`` is SUMO lane ``n-1-i``;
 * connections: exactly one per CityFlow lane link, and no U-turns added;
 * signal programs: netconvert's static guess. It is a placeholder: the
-  environment builds green phases from movements (``ltos_traffic.topology``),
+  environment builds green phases from movements (``ltos_traffic.sim.topology``),
   never from CityFlow's ``lightphases``, which are wrong for the Shenzhen data.
 
 Routes become one ``<vehicle>`` per departure, sorted by departure time, with a
@@ -26,7 +26,7 @@ route's consecutive edges must be connected in the SUMO network.
 
 The LToS datasets themselves are third-party files that the project never
 commits: :data:`DATASETS` pins each file of the authors' release (path, commit,
-SHA-256), :mod:`ltos_traffic.datafetch` downloads them, and
+SHA-256), :mod:`ltos_traffic.net.fetch` downloads them, and
 :func:`resolve_dataset` finds them on disk and imports them once into the cache.
 """
 
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.netfiles import NetFiles, build_cached, cache_root, sumo_binary
+from ltos_traffic.net.files import NetFiles, build_cached, cache_root, sumo_binary
 
 IMPORTER_VERSION = 2  # bump when the files written for the same inputs change
 
@@ -677,7 +677,7 @@ DATASETS: dict[str, Dataset] = {
 
 def default_data_dir() -> Path:
     """``../shared/data/ltos-cityflow`` next to the checkout."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "ltos-cityflow"
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "ltos-cityflow"
 
 
 def dataset(name: str) -> Dataset:

@@ -1,11 +1,11 @@
 """Download the LToS CityFlow data from the authors' repository, pinned and checked.
 
 The Shenzhen and ``ltos6x6`` networks exist only as the authors' CityFlow files
-(:data:`ltos_traffic.cityflow.DATASETS`: upstream path, commit, SHA-256 and size
+(:data:`ltos_traffic.net.cityflow.DATASETS`: upstream path, commit, SHA-256 and size
 of each). They carry no licence, so the project fetches them instead of shipping
 them. :func:`fetch_dataset` downloads each file whole (they are 0.7-2 MB), checks
 its size and SHA-256 before anything is written, and stores it in the data folder
-that :func:`ltos_traffic.cityflow.find_dataset` searches, under the name the
+that :func:`ltos_traffic.net.cityflow.find_dataset` searches, under the name the
 project uses. A file already there with the right checksum is kept; one that
 differs is only replaced with ``force``.
 
@@ -25,9 +25,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltos_traffic import __version__, rundir
-from ltos_traffic.cityflow import UPSTREAM_URL, Upstream, data_root, dataset, manual_route
+from ltos_traffic import __version__
 from ltos_traffic.errors import UserError
+from ltos_traffic.net.cityflow import UPSTREAM_URL, Upstream, data_root, dataset, manual_route
+from ltos_traffic.runs import rundir
 
 BASE_URL_ENV = "LTOS_DATA_URL"
 TIMEOUT_S = 60.0  # per file: connecting and reading
@@ -93,7 +94,7 @@ def fetch_dataset(
     Args:
         name: ``"shenzhen"`` or ``"ltos6x6"``.
         data_dir: the data folder (``--data-dir``); ``None`` for ``$LTOS_DATA``
-            or the default, as :func:`ltos_traffic.cityflow.data_root` decides.
+            or the default, as :func:`ltos_traffic.net.cityflow.data_root` decides.
         base_url: where the upstream paths are served; see :func:`base_url_from`.
         force: replace a file that is there but differs from the pinned one.
         timeout_s: seconds to wait for a connection or for data, per file.
