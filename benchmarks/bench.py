@@ -246,7 +246,7 @@ def case_ltos(args: argparse.Namespace) -> dict[str, Any]:
 
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
-    from ltos_traffic.runs import training
+    from ltos_traffic.experiments import training
     from ltos_traffic.scenario import load_scenario
 
     torch.set_num_threads(args.threads)
@@ -273,10 +273,10 @@ def case_ltos(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def case_rollouts(args: argparse.Namespace) -> dict[str, Any]:
-    """Max-pressure episodes on ``--workers`` processes (ltos_traffic.runs.parallel)."""
+    """Max-pressure episodes on ``--workers`` processes (ltos_traffic.experiments.parallel)."""
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
-    from ltos_traffic.runs.parallel import EnvRecipe, RolloutPool
+    from ltos_traffic.experiments.parallel import EnvRecipe, RolloutPool
     from ltos_traffic.scenario import load_scenario
 
     scenario = load_scenario(args.net)
@@ -303,7 +303,7 @@ def case_rollouts(args: argparse.Namespace) -> dict[str, Any]:
 def case_ltos_workers(args: argparse.Namespace) -> dict[str, Any]:
     """P4: LToS training rounds with ``train``'s default workers, after a warm-up.
 
-    The round loop of :func:`ltos_traffic.runs.parallel.train_parallel` (rollouts in the
+    The round loop of :func:`ltos_traffic.experiments.parallel.train_parallel` (rollouts in the
     workers, learning and checkpoint in this process). Worker start-up, paid once
     per run, is outside the measured rounds. Besides the wall time, a round's time
     on an otherwise idle machine with a core per worker is estimated from CPU
@@ -314,8 +314,13 @@ def case_ltos_workers(args: argparse.Namespace) -> dict[str, Any]:
 
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
-    from ltos_traffic.runs import training
-    from ltos_traffic.runs.parallel import EnvRecipe, RolloutPool, default_workers, learn_from
+    from ltos_traffic.experiments import training
+    from ltos_traffic.experiments.parallel import (
+        EnvRecipe,
+        RolloutPool,
+        default_workers,
+        learn_from,
+    )
     from ltos_traffic.scenario import load_scenario
 
     torch.set_num_threads(1)
@@ -636,7 +641,7 @@ def write_csv(
     path: Path, results: dict[str, list[dict[str, Any]]], summary: list[Figure], reps: int
 ) -> None:
     """Append one row per case median and per figure, stamped with time, commit and host."""
-    from ltos_traffic.runs.rundir import git_sha
+    from ltos_traffic.experiments.rundir import git_sha
 
     stamp = {
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

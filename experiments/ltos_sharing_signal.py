@@ -28,7 +28,7 @@ import numpy as np
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.controllers.sharing_signal import sharing_signal
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.runs import rundir, training
+from ltos_traffic.experiments import rundir, training
 from ltos_traffic.scenario import load_scenario
 
 

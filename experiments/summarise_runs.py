@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltos_traffic.runs import rundir
+from ltos_traffic.experiments import rundir
 
 COLUMNS = (
     ("avg_journey_time_s", "journey time, all due vehicles (s)"),

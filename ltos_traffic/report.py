@@ -2,7 +2,7 @@
 
 :func:`load_runs` reads finished run directories (``summary.json``,
 ``episodes.csv``, ``steps.csv``, ``agents.csv``, ``weights.csv``; see
-:mod:`ltos_traffic.runs.rundir`) into pandas DataFrames. :func:`build_report` writes,
+:mod:`ltos_traffic.experiments.rundir`) into pandas DataFrames. :func:`build_report` writes,
 under one output directory:
 
 * ``tables/``: ``runs``, ``summary``, ``episodes``, ``steps``, ``agents`` and
@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs import rundir
+from ltos_traffic.experiments import rundir
 from ltos_traffic.scenario import Scenario
 
 KEYS = ["scenario", "controller", "seed"]  # identify a run in every table
@@ -828,8 +828,8 @@ def planned_training(
     scenario if there is one (0 episodes, its path), else trains the scenario's default.
     """
     from ltos_traffic.controllers.base import controller_class
-    from ltos_traffic.runs.experiment import default_episodes
-    from ltos_traffic.runs.shipped import shipped_path, shipped_record
+    from ltos_traffic.experiments.experiment import default_episodes
+    from ltos_traffic.experiments.shipped import shipped_path, shipped_record
 
     if not getattr(controller_class(controller), "learns", False):
         return 0, None, "no training"
@@ -906,7 +906,7 @@ def ensure_runs(
     at a time). Returns the run directories in (controller, seed) order.
     """
     from ltos_traffic.controllers.base import controller_class
-    from ltos_traffic.runs import experiment
+    from ltos_traffic.experiments import experiment
 
     for name in controllers:
         controller_class(name)  # unknown names fail before anything runs

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ltos_traffic.controllers.base import make_controller
-from ltos_traffic.runs.runner import EpisodeResult, run_episode
+from ltos_traffic.experiments.runner import EpisodeResult, run_episode
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
 
 

@@ -467,7 +467,7 @@ def test_shenzhen_import_counts(shenzhen: NetFiles) -> None:
 def _run_max_pressure(scenario_name: str, files: NetFiles, seconds: float) -> Any:
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
-    from ltos_traffic.runs.runner import run_episode
+    from ltos_traffic.experiments.runner import run_episode
     from ltos_traffic.scenario import load_scenario
 
     scenario = load_scenario(scenario_name).with_timing(seconds=seconds)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ltos_traffic.runs.rundir import read_csv
+from ltos_traffic.experiments.rundir import read_csv
 
 REQUIRED = {
     "avg_travel_time_s",

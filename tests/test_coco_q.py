@@ -13,7 +13,7 @@ from baselines.coco_q import CocoQ, coco_values, zero_sum_value
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.scenario import load_scenario
 
 

@@ -8,8 +8,8 @@ import pytest
 from baselines.max_pressure import MaxPressure
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.net.cityflow import find_dataset
-from ltos_traffic.runs.runner import run_episode
 from ltos_traffic.scenario import NET_ALIASES, load_scenario
 
 

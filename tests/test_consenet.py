@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from baselines.consenet import ConseNet, ConseNetConfig, consensus_matrix
-from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.experiments.runner import run_episode
 
 from fakes import one_torch_thread
 from fakes_baselines import TargetEnv

@@ -19,7 +19,7 @@ import torch
 from ltos_traffic.controllers.base import controller_class, controller_names, make_controller
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.scenario import load_scenario
 
 SCENARIOS = {"grid2x2": 120, "prisoner": 10, "jungle": 10}

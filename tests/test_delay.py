@@ -9,7 +9,7 @@ import pytest
 
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
-from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.scenario import load_scenario
 from ltos_traffic.sim.simulator import parse_outputs
 

@@ -25,7 +25,7 @@ from ltos_traffic.controllers.base import controller_class, controller_names, re
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.scenario import Scenario, load_scenario
 from ltos_traffic.types import TimeStep
 

@@ -12,8 +12,8 @@ import torch
 from baselines.dgn import DGN, DGNNet
 from baselines.dqn import DQN
 from ltos_traffic.errors import UserError
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.learning.exploration import EpsilonSchedule, OUNoise, epsilon_greedy
-from ltos_traffic.runs.runner import run_episode
 from ltos_traffic.types import Transition, neighbourhood
 
 from fakes import RingEnv, make_learner, one_torch_thread

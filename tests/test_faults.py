@@ -24,8 +24,8 @@ import torch
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import SimulationError
-from ltos_traffic.runs import rundir
-from ltos_traffic.runs.training import CHECKPOINT, EPISODES_CSV, train
+from ltos_traffic.experiments import rundir
+from ltos_traffic.experiments.training import CHECKPOINT, EPISODES_CSV, train
 from ltos_traffic.scenario import load_scenario
 from ltos_traffic.sim import simulator
 

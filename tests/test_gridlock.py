@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from ltos_traffic.envs.traffic import TrafficEnv
-from ltos_traffic.runs import rundir
+from ltos_traffic.experiments import rundir
 from ltos_traffic.scenario import load_scenario
 from ltos_traffic.sim.simulator import parse_outputs
 

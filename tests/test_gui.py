@@ -15,7 +15,7 @@ from PIL import Image
 
 from ltos_traffic.cli import cli
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs.gui import watch
+from ltos_traffic.experiments.gui import watch
 from ltos_traffic.scenario import load_scenario
 
 

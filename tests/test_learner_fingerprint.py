@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from ltos_traffic.controllers.ltos import LToS
-from ltos_traffic.runs.experiment import open_run
-from ltos_traffic.runs.runner import run_episode
-from ltos_traffic.runs.training import train
+from ltos_traffic.experiments.experiment import open_run
+from ltos_traffic.experiments.runner import run_episode
+from ltos_traffic.experiments.training import train
 from ltos_traffic.scenario import load_scenario
 
 from fakes import RingEnv, make_learner, one_torch_thread

@@ -16,7 +16,7 @@ from ltos_traffic.controllers.ltos import (
     shaped_rewards,
     sharing_matrix,
 )
-from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.types import neighbourhood
 
 from fakes import RingEnv, make_learner, one_torch_thread, ring_adjacency

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from ltos_traffic.cli import cli
 from ltos_traffic.controllers.ltos import LToS
 from ltos_traffic.controllers.sharing_signal import sharing_signal
-from ltos_traffic.runs.experiment import open_run
-from ltos_traffic.runs.runner import SharingMeter
-from ltos_traffic.runs.training import train
+from ltos_traffic.experiments.experiment import open_run
+from ltos_traffic.experiments.runner import SharingMeter
+from ltos_traffic.experiments.training import train
 from ltos_traffic.scenario import load_scenario
 
 from fakes import RingEnv, make_learner, one_torch_thread

@@ -1,4 +1,4 @@
-"""Parallel rollouts: worker processes feeding one learner (ltos_traffic/runs/parallel.py)."""
+"""Parallel rollouts: worker processes feeding one learner (experiments/parallel.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import torch
 from ltos_traffic.controllers.base import StaticController, make_controller
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs import rundir
-from ltos_traffic.runs.parallel import (
+from ltos_traffic.experiments import rundir
+from ltos_traffic.experiments.parallel import (
     MAX_DEFAULT_WORKERS,
     EnvRecipe,
     RolloutPool,

@@ -16,7 +16,7 @@ import pytest
 
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.scenario import load_scenario
 
 from fakes import one_torch_thread

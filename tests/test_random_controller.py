@@ -17,7 +17,7 @@ from ltos_traffic.cli import cli
 from ltos_traffic.cli.report import DEFAULT_CONTROLLERS, DEFAULT_GRIDWORLD_CONTROLLERS
 from ltos_traffic.controllers.base import controller_class, make_controller
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs import experiment
+from ltos_traffic.experiments import experiment
 from ltos_traffic.types import EnvSpec, TimeStep
 
 MASK = np.array(

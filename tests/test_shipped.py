@@ -12,9 +12,14 @@ import torch
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs import training
-from ltos_traffic.runs.runner import run_episode
-from ltos_traffic.runs.shipped import SHIPPED_DIR, evaluate_checkpoint, export, shipped_record
+from ltos_traffic.experiments import training
+from ltos_traffic.experiments.runner import run_episode
+from ltos_traffic.experiments.shipped import (
+    SHIPPED_DIR,
+    evaluate_checkpoint,
+    export,
+    shipped_record,
+)
 from ltos_traffic.scenario import load_scenario
 
 SHIPPED = sorted(SHIPPED_DIR.glob("*/*.pt"))
@@ -52,7 +57,7 @@ def test_shipped_checkpoint_is_small_and_tensor_only(path: Path):
     record = shipped_record(path)
     assert record["episodes"] == payload["episodes_done"] > 0
     # records made before issue 17 name the maker by its old module path, ltos_traffic.shipped
-    maker = ("python -m ltos_traffic.runs.shipped ", "python -m ltos_traffic.shipped ")
+    maker = ("python -m ltos_traffic.experiments.shipped ", "python -m ltos_traffic.shipped ")
     assert record["command"].startswith(maker)
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.net.files import sumo_binary
-from ltos_traffic.runs.runner import run_episode
 from ltos_traffic.scenario import custom_scenario, load_scenario
 from ltos_traffic.sim.simulator import parse_outputs
 

@@ -12,8 +12,8 @@ import pytest
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.net.sumocfg import read_sumocfg
-from ltos_traffic.runs.runner import run_episode
 from ltos_traffic.scenario import (
     config_scenario,
     custom_scenario,

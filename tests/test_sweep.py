@@ -1,4 +1,4 @@
-"""Sweeps: the (controller, seed) grid, local and on Ray (ltos_traffic/runs/sweep.py)."""
+"""Sweeps: the (controller, seed) grid, local and on Ray (ltos_traffic/experiments/sweep.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from ltos_traffic.cli import cli
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs import rundir
-from ltos_traffic.runs.sweep import job_grid, sweep
+from ltos_traffic.experiments import rundir
+from ltos_traffic.experiments.sweep import job_grid, sweep
 from ltos_traffic.scenario import load_scenario
 
 CONTROLLERS = ("max_pressure", "dqn")

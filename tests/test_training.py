@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs import rundir
-from ltos_traffic.runs.training import (
+from ltos_traffic.experiments import rundir
+from ltos_traffic.experiments.training import (
     CHECKPOINT,
     EPISODES_CSV,
     episode_seed,

@@ -61,7 +61,7 @@ def gui_cmd(
     data_dir: str | None,
 ) -> None:
     """Watch a controller drive sumo-gui; each signal shows its current phase by name."""
-    from ltos_traffic.runs.gui import watch
+    from ltos_traffic.experiments.gui import watch
 
     if screenshot is not None and seconds is None:
         raise UserError("--screenshot needs --seconds (when to take it)")

@@ -106,7 +106,7 @@ def run_cmd(
     A learning controller uses the checkpoint shipped for the scenario when there
     is one; --train or --episodes N trains it first, --checkpoint PATH evaluates PATH.
     """
-    from ltos_traffic.runs import experiment
+    from ltos_traffic.experiments import experiment
 
     if episodes is not None and episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {episodes}")

@@ -74,7 +74,7 @@ def sweep_cmd(
     `ltos-traffic report OUT/<scenario>/*/seed*` then compares them.
     """  # fmt: skip
     from ltos_traffic.cli.options import format_table, resolve_scenario
-    from ltos_traffic.runs.sweep import Job, job_grid, sweep
+    from ltos_traffic.experiments.sweep import Job, job_grid, sweep
 
     if episodes is not None and episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {episodes}")

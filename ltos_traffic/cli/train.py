@@ -13,7 +13,7 @@ import click
 
 from ltos_traffic.cli.options import common_options, default_controller, resolve_scenario
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs import rundir
+from ltos_traffic.experiments import rundir
 
 
 @click.command("train")
@@ -53,8 +53,8 @@ def train_cmd(
     workers: int | None,
 ) -> None:
     """Train a learning controller; the run directory gets checkpoint.pt and episodes.csv."""
-    from ltos_traffic.runs import experiment, training
-    from ltos_traffic.runs.parallel import default_workers
+    from ltos_traffic.experiments import experiment, training
+    from ltos_traffic.experiments.parallel import default_workers
 
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
@@ -88,7 +88,7 @@ def train_cmd(
                 extra={"episodes": n, "workers": workers},
             )
         if workers > 1:
-            from ltos_traffic.runs.parallel import EnvRecipe, train_parallel
+            from ltos_traffic.experiments.parallel import EnvRecipe, train_parallel
 
             results = train_parallel(
                 EnvRecipe.of(scen, **experiment.env_options(scen, traffic_options)), ctrl,

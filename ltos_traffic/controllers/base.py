@@ -29,7 +29,7 @@ class Controller(Protocol):
     hyperparameters, each with unit and paper value), ``learns`` (``False`` for
     classical controllers, which are evaluated without training), and optionally
     ``network_programs`` (``True`` leaves the signals to the network's own
-    programs: :func:`ltos_traffic.runs.runner.reset` tells the environment).
+    programs: :func:`ltos_traffic.experiments.runner.reset` tells the environment).
 
     Constructor: ``(spec: EnvSpec, config: Config, seed: int)``.
 

@@ -385,7 +385,7 @@ class LToS(DGN):
         return {"weights": self.weights}
 
     def acting_state(self) -> np.ndarray:
-        """The sharing weights acted with (:mod:`ltos_traffic.runs.parallel` carries them)."""
+        """The sharing weights acted with (parallel training carries them to its workers)."""
         return self.weights.copy()
 
     def load_acting_state(self, state: np.ndarray) -> None:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from ltos_traffic import __version__
 from ltos_traffic.errors import UserError
+from ltos_traffic.experiments import rundir
 from ltos_traffic.net.cityflow import UPSTREAM_URL, Upstream, data_root, dataset, manual_route
-from ltos_traffic.runs import rundir
 
 BASE_URL_ENV = "LTOS_DATA_URL"
 TIMEOUT_S = 60.0  # per file: connecting and reading

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ltos_traffic.runs import rundir, training
 from ltos_traffic.controllers.base import make_controller, parse_set_options
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.runs.runner import EpisodeResult, SharingMeter, run_episode
+from ltos_traffic.experiments import rundir, training
+from ltos_traffic.experiments.runner import EpisodeResult, SharingMeter, run_episode
 from ltos_traffic.scenario import Scenario
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes use seeds no training episode uses
@@ -94,7 +94,7 @@ def run(
     A learning controller with neither ``checkpoint`` nor ``episodes`` nor
     ``train`` nor hyperparameter ``overrides`` (which the shipped policy was not
     trained with) uses the checkpoint shipped for its scenario when there is one
-    (:mod:`ltos_traffic.runs.shipped`); the summary says so under ``"checkpoint"``.
+    (:mod:`ltos_traffic.experiments.shipped`); the summary says so under ``"checkpoint"``.
 
     Writes ``config.json``, ``episodes.csv``, ``steps.csv`` and ``summary.json``
     into ``out_root/<scenario>/<controller>/seed<seed>/``.
@@ -108,7 +108,7 @@ def run(
         learns = getattr(controller, "learns", False)
         shipped_episodes = None
         if learns and checkpoint is None and episodes is None and not train and not overrides:
-            from ltos_traffic.runs.shipped import shipped_path, shipped_record
+            from ltos_traffic.experiments.shipped import shipped_path, shipped_record
 
             found = shipped_path(scenario.name, controller_name)
             if found is not None:

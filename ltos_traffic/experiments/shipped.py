@@ -6,9 +6,10 @@ command, seed, training episodes, code version (git SHA) and the evaluation
 result that :func:`verify` reproduces. Shipped files keep the networks,
 optimisers and counters but an empty replay buffer, so they stay small.
 
-Make or refresh one (``make checkpoints`` runs all of them)::
+Make or refresh one::
 
-    python -m ltos_traffic.runs.shipped --net grid6x6 --controller ltos --episodes 30 --seed 0
+    python -m ltos_traffic.experiments.shipped --net grid6x6 --controller ltos \
+        --episodes 30 --seed 0
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from typing import Any
 
 import torch
 
-from ltos_traffic.runs import rundir, training
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.runs.experiment import eval_seed, open_run, seed_everything
-from ltos_traffic.runs.runner import run_episode
+from ltos_traffic.experiments import rundir, training
+from ltos_traffic.experiments.experiment import eval_seed, open_run, seed_everything
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.scenario import Scenario, load_scenario
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -97,8 +98,8 @@ def make_shipped(net: str, controller_name: str, *, episodes: int, seed: int, wo
         "controller": controller_name,
         "seed": seed,
         "episodes": episodes,
-        "command": f"python -m ltos_traffic.runs.shipped --net {net} --controller {controller_name} "
-        f"--episodes {episodes} --seed {seed}",
+        "command": f"python -m ltos_traffic.experiments.shipped --net {net} "
+        f"--controller {controller_name} --episodes {episodes} --seed {seed}",
         "git_sha": rundir.git_sha(),
         "versions": rundir.package_versions(),
         "train_wall_s": round(train_s, 1),
@@ -125,7 +126,7 @@ def _training_wall_s(out_dir: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m ltos_traffic.runs.shipped``: make shipped checkpoints."""
+    """``python -m ltos_traffic.experiments.shipped``: make shipped checkpoints."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--net", required=True)
     parser.add_argument("--controller", required=True)

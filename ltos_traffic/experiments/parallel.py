@@ -44,10 +44,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ltos_traffic.runs import rundir, training
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs.runner import EpisodeResult, SharingMeter, _queue_point
+from ltos_traffic.experiments import rundir, training
+from ltos_traffic.experiments.runner import EpisodeResult, SharingMeter, _queue_point
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, Transition
 
@@ -294,7 +294,7 @@ def train_parallel(
     resume: bool = False,
     progress: bool = False,
 ) -> list[EpisodeResult]:
-    """:func:`ltos_traffic.runs.training.train` with episodes run by ``workers`` processes.
+    """:func:`ltos_traffic.experiments.training.train` with episodes run by ``workers`` processes.
 
     Same run directory layout (``checkpoint.pt`` after every round, one
     ``episodes.csv`` row per episode) and the same episode seeds

@@ -25,8 +25,8 @@ import numpy as np
 from ltos_traffic.controllers.base import make_controller, parse_set_options
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.runs.experiment import eval_seed
-from ltos_traffic.runs.runner import reset
+from ltos_traffic.experiments.experiment import eval_seed
+from ltos_traffic.experiments.runner import reset
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.sim.topology import N_PHASES
 
@@ -159,7 +159,7 @@ def _drive(
         overrides=parse_set_options(list(overrides)),
     )
     if checkpoint is not None:
-        from ltos_traffic.runs import training
+        from ltos_traffic.experiments import training
 
         training.load_checkpoint(Path(checkpoint), controller)
     assert spec.traffic is not None

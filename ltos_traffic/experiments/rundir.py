@@ -170,7 +170,7 @@ def episodes_text(n: int) -> str:
 def training_text(summary: dict[str, Any]) -> str:
     """How the evaluated policy was trained, from a run's ``summary.json``.
 
-    ``summary["training"]`` as :func:`ltos_traffic.runs.experiment.run` writes it:
+    ``summary["training"]`` as :func:`ltos_traffic.experiments.experiment.run` writes it:
     ``"none"`` (classical), ``"N episodes"`` (trained in the run), ``"shipped: N
     episodes"`` (the shipped checkpoint, N from its JSON record) or ``"checkpoint:
     N episodes"``. Summaries written before that key existed: from
@@ -179,7 +179,7 @@ def training_text(summary: dict[str, Any]) -> str:
     if summary.get("training"):
         return str(summary["training"])
     if summary.get("checkpoint"):
-        from ltos_traffic.runs.shipped import SHIPPED_DIR, shipped_record
+        from ltos_traffic.experiments.shipped import SHIPPED_DIR, shipped_record
 
         path = Path(summary["checkpoint"])
         if path.parent.parent == SHIPPED_DIR and path.with_suffix(".json").is_file():

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ltos_traffic.runs import rundir
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.errors import SimulationError, UserError
-from ltos_traffic.runs.runner import EpisodeResult, SharingMeter, run_episode
+from ltos_traffic.experiments import rundir
+from ltos_traffic.experiments.runner import EpisodeResult, SharingMeter, run_episode
 
 CHECKPOINT = "checkpoint.pt"
 EPISODES_CSV = "episodes.csv"

@@ -1,6 +1,6 @@
 """Sweeps: the grid of (controller, seed) jobs on one scenario, run in parallel.
 
-Every job is :func:`ltos_traffic.runs.experiment.run` (train if the controller
+Every job is :func:`ltos_traffic.experiments.experiment.run` (train if the controller
 learns, evaluate, write ``<out>/<scenario>/<controller>/seed<k>/``), so a sweep
 leaves exactly the run directories that ``run`` and ``compare`` leave, and
 ``report`` reads them unchanged.
@@ -92,7 +92,7 @@ def run_job(job: Job) -> dict[str, Any]:
     """Run one job in this process; returns its summary (as ``summary.json``)."""
     import torch
 
-    from ltos_traffic.runs import experiment
+    from ltos_traffic.experiments import experiment
 
     torch.set_num_threads(job.torch_threads)  # a job's own process (see the module docstring)
     return experiment.run(
