@@ -44,7 +44,7 @@ from ltos_traffic.controllers.base import register
 from ltos_traffic.envs.prisoner import OBS_DIM, OBS_FIRST_STEP, OBS_OWN_COOPERATED
 from ltos_traffic.errors import UserError
 from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
-from ltos_traffic.learning.qlearning import _rng_from_state, _rng_state
+from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
 N_STATES = 5  # first step, then last joint action (CC, CD, DC, DD) of the pair
@@ -172,7 +172,7 @@ class CocoQ:
         """Tables, counters and the RNG state (``weights_only``-loadable)."""
         return {
             "q": torch.from_numpy(self.q.copy()),
-            "rng": _rng_state(self.rng),
+            "rng": rng_state(self.rng),
             "episode": self.episode,
             "update_count": self.update_count,
         }
@@ -187,6 +187,6 @@ class CocoQ:
         if q.shape != self.q.shape:
             raise ValueError(f"coco_q table shape {q.shape} does not fit {self.q.shape}")
         self.q = q.astype(np.float64).copy()
-        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+        restore_rng(self.rng, state["rng"])
         self.episode = int(state["episode"])
         self.update_count = int(state["update_count"])

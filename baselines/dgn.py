@@ -1,127 +1,18 @@
 """DGN: graph convolutional Q-learning (Jiang et al., ICLR 2020), also LToS's low level.
 
-Each agent's observation goes through an MLP encoder; ``conv_layers`` relation
-blocks (multi-head dot-product attention over the agent's neighbourhood, itself
-included) mix neighbour features; a linear Q head reads the concatenation of the
-encoder output and every relation output. Parameters are shared by all agents,
-as in DGN, and all agents run in one batched forward.
-
-Training is the joint-replay Q-learning of :mod:`ltos_traffic.learning.qlearning` (no
-temporal relation regularisation).
+The network and its training live in :mod:`ltos_traffic.learning.dgn`, where LToS
+finds them too; this file registers the baseline: an MLP encoder, ``conv_layers``
+relation blocks (attention over each agent's neighbourhood, itself included) and a
+linear Q head, parameters shared by all agents, trained by joint-replay Q-learning
+(no temporal relation regularisation).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
-from torch import nn
-
 from ltos_traffic.controllers.base import register
-from ltos_traffic.learning.nn import Relation, mlp
-from ltos_traffic.learning.qlearning import QConfig, QLearner
-
-
-@dataclass(frozen=True)
-class DGNConfig(QConfig):
-    """Table 4 (Traffic-6x6 column) plus DGN's graph sizes."""
-
-    heads: int = 1  # attention heads per relation block (Table 4: 4 / 4 / 1 / 1)
-    conv_layers: int = 2  # relation blocks stacked (DGN: 2)
-
-    def __post_init__(self) -> None:
-        """Check the graph sizes too."""
-        super().__post_init__()
-        if self.heads < 1 or self.conv_layers < 0:
-            raise ValueError("heads must be at least 1 and conv_layers at least 0")
-
-
-class DGNNet(nn.Module):
-    """Encoder MLP, relation blocks over neighbourhoods, Q head; ``(B, N, D) -> (B, N, A)``."""
-
-    def __init__(
-        self,
-        obs_dim: int,
-        n_actions: int,
-        config: DGNConfig,
-        index: torch.Tensor,
-        mask: torch.Tensor,
-        edge_dim: int = 0,
-        input_edges: int = 0,
-    ) -> None:
-        """Build the network.
-
-        Args:
-            obs_dim: observation size ``D``.
-            n_actions: actions ``A``.
-            config: sizes (``hidden``, ``heads``, ``conv_layers``).
-            index: ``(N, K)`` neighbour indices, self first.
-            mask: ``(N, K)`` bool, real neighbourhood slots.
-            edge_dim: edge features per slot fed to every relation block (LToS: 1).
-            input_edges: edge values ``K * F`` concatenated to each agent's
-                observation at the encoder's input (LToS as released: the
-                received sharing weights), 0 for none. Slot 0 (the agent
-                itself) comes first, the other slots sorted by their first
-                feature, largest first, so the input does not depend on the
-                order in which neighbours are listed.
-        """
-        super().__init__()
-        dim = config.hidden[-1]
-        self.edge_dim = edge_dim
-        self.input_edges = input_edges
-        self.encoder = mlp(obs_dim + input_edges, config.hidden)
-        self.relations = nn.ModuleList(
-            Relation(dim, config.heads, edge_dim) for _ in range(config.conv_layers)
-        )
-        self.head = nn.Linear(dim * (1 + config.conv_layers), n_actions)
-        self.index: torch.Tensor
-        self.mask: torch.Tensor
-        self.register_buffer("index", index.clone())
-        self.register_buffer("mask", mask.clone())
-
-    def forward(self, obs: torch.Tensor, edges: torch.Tensor | None = None) -> torch.Tensor:
-        """Q-values ``(B, N, A)`` from observations ``(B, N, D)`` and edges ``(B, N, K, F)``."""
-        if self.input_edges:
-            if edges is None:
-                raise ValueError("this network reads edge values at its input; pass edges")
-            obs = torch.cat([obs, _sorted_slots(edges).flatten(2)], dim=-1)
-        h = self.encoder(obs)
-        features = [h]
-        relation_edges = edges if self.edge_dim else None
-        for relation in self.relations:
-            h = relation(h, self.index, self.mask, relation_edges)
-            features.append(h)
-        return self.head(torch.cat(features, dim=-1))
-
-
-def _sorted_slots(edges: torch.Tensor) -> torch.Tensor:
-    """``(B, N, K, F)`` edges with slots 1..K-1 sorted by feature 0, largest first.
-
-    Padded slots hold zeros and the values are non-negative (sharing weights),
-    so padding stays last; gradients flow to every slot through the permutation.
-    """
-    if edges.shape[2] <= 2:
-        return edges
-    order = edges[:, :, 1:, 0].argsort(dim=-1, descending=True, stable=True) + 1
-    index = order[..., None].expand(-1, -1, -1, edges.shape[-1])
-    return torch.cat([edges[:, :, :1], edges.gather(2, index)], dim=2)
+from ltos_traffic.learning.dgn import DGNLearner
 
 
 @register("dgn")
-class DGN(QLearner):
-    """DGN controller: :class:`DGNNet` trained by joint-replay Q-learning."""
-
-    Config: ClassVar[type] = DGNConfig
-    config: DGNConfig
-    edge_dim: ClassVar[int] = 0
-
-    def _make_q_net(self) -> nn.Module:
-        return DGNNet(
-            self.spec.obs_dim,
-            self.spec.n_actions,
-            self.config,
-            self.nbr_index,
-            self.nbr_mask,
-            self.edge_dim,
-        )
+class DGN(DGNLearner):
+    """DGN controller: the DGN network trained by joint-replay Q-learning."""

@@ -50,6 +50,7 @@ from torch.nn import functional as F
 from baselines._a2c import AgentLinear, critic_fit, evaluation_actions, masked_logits
 from ltos_traffic.controllers.base import register
 from ltos_traffic.learning.exploration import EpsilonSchedule
+from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.learning.rollout import Rollout, RolloutBatch, discounted_returns
 from ltos_traffic.types import EnvSpec, TimeStep, Transition, neighbourhood
 
@@ -408,7 +409,7 @@ class LIO:
             "updates": self.updates,
             "torch_rng": self.gen.get_state(),
             "eval_seed": self.eval_seed,
-            "np_rng": self.rng.bit_generator.state,
+            "np_rng": rng_state(self.rng),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -429,5 +430,5 @@ class LIO:
         self.updates = int(state["updates"])
         self.gen.set_state(state["torch_rng"])
         self.eval_seed = int(state.get("eval_seed", self.seed))
-        self.rng.bit_generator.state = state["np_rng"]
+        restore_rng(self.rng, state["np_rng"])
         self.rollout.clear()

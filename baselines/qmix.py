@@ -52,6 +52,7 @@ from torch.nn import functional as F
 from ltos_traffic.controllers.base import register
 from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
 from ltos_traffic.learning.nn import soft_update
+from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
 
@@ -394,7 +395,7 @@ class QMIX:
             "episodes": self.episodes,
             "updates": self.updates,
             "torch_rng": self.gen.get_state(),
-            "np_rng": self.rng.bit_generator.state,
+            "np_rng": rng_state(self.rng),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -408,6 +409,6 @@ class QMIX:
         self.episodes = int(state["episodes"])
         self.updates = int(state["updates"])
         self.gen.set_state(state["torch_rng"])
-        self.rng.bit_generator.state = state["np_rng"]
+        restore_rng(self.rng, state["np_rng"])
         for rows in self._episode.values():
             rows.clear()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic.controllers.base import NoConfig, StaticController, register
-from ltos_traffic.learning.qlearning import _rng_from_state, _rng_state
+from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep
 
 
@@ -35,7 +35,7 @@ class Random(StaticController):
         return order[np.arange(mask.shape[0]), k].astype(np.int64)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": _rng_state(self.rng)}
+        return {"rng": rng_state(self.rng)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+        restore_rng(self.rng, state["rng"])

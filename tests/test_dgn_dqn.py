@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.dgn import DGN, DGNNet
+from baselines.dgn import DGN
 from baselines.dqn import DQN
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiments.runner import run_episode
+from ltos_traffic.learning.dgn import DGNNet
 from ltos_traffic.learning.exploration import EpsilonSchedule, OUNoise, epsilon_greedy
 from ltos_traffic.types import Transition, neighbourhood
 

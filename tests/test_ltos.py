@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.dgn import DGNNet
 from ltos_traffic.controllers.ltos import (
     DecomposedQNet,
     FixedLToS,
@@ -17,6 +16,7 @@ from ltos_traffic.controllers.ltos import (
     sharing_matrix,
 )
 from ltos_traffic.experiments.runner import run_episode
+from ltos_traffic.learning.dgn import DGNNet
 from ltos_traffic.types import neighbourhood
 
 from fakes import RingEnv, make_learner, one_torch_thread, ring_adjacency

@@ -59,9 +59,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.dgn import DGN, DGNConfig, DGNNet
 from ltos_traffic.controllers.base import register
 from ltos_traffic.learning.buffer import Batch
+from ltos_traffic.learning.dgn import DGNConfig, DGNLearner, DGNNet
 from ltos_traffic.learning.exploration import OUNoise
 from ltos_traffic.learning.nn import (
     Relation,
@@ -81,7 +81,7 @@ Q_WEIGHTS = ("input", "edges", "both")
 
 @dataclass(frozen=True)
 class LToSConfig(DGNConfig):
-    """Low level: Table 4 (see :class:`~baselines.dgn.DGNConfig`); high level: Table 5, 6x6."""
+    """Low level: Table 4 (see :class:`~.DGNConfig`); high level: Table 5, 6x6."""
 
     # Where Table 5 and the authors' release (zhuliwen/RoadnetSZ, code/LToS) disagree, the
     # default follows the release, the code that made the paper's traffic numbers; the
@@ -293,7 +293,7 @@ class DecomposedQNet(nn.Module):
 
 
 @register("ltos")
-class LToS(DGN):
+class LToS(DGNLearner):
     """LToS: learned reward sharing (high level, DDPG) over a DGN low level."""
 
     Config: ClassVar[type] = LToSConfig

@@ -28,6 +28,7 @@ from torch import nn
 from ltos_traffic.learning.buffer import Batch, ReplayBuffer
 from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
 from ltos_traffic.learning.nn import init_normal_, make_optimizer, masked_max, soft_update
+from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition, neighbourhood
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
@@ -225,7 +226,7 @@ class QLearner:
             "q_target": self.q_target.state_dict(),
             "q_optim": self.q_optim.state_dict(),
             "buffer": self.buffer.state_dict(),
-            "rng": _rng_state(self.rng),
+            "rng": rng_state(self.rng),
             "generator": self.generator.get_state(),
             "episode": self.episode,
             "step_count": self.step_count,
@@ -244,20 +245,8 @@ class QLearner:
         self.q_target.load_state_dict(state["q_target"])
         self.q_optim.load_state_dict(state["q_optim"])
         self.buffer.load_state_dict(state["buffer"])
-        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+        restore_rng(self.rng, state["rng"])
         self.generator.set_state(state["generator"])
         self.episode = int(state["episode"])
         self.step_count = int(state["step_count"])
         self.update_count = int(state["update_count"])
-
-
-def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    # PCG64's 128-bit integers are kept as decimal strings: plain, and safe for any unpickler.
-    state = rng.bit_generator.state
-    inner = {k: str(v) for k, v in state["state"].items()}
-    return {**state, "state": inner}
-
-
-def _rng_from_state(state: Mapping[str, Any]) -> dict[str, Any]:
-    inner = {k: int(v) for k, v in state["state"].items()}
-    return {**state, "state": inner}
