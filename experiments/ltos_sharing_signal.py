@@ -25,10 +25,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ltos_traffic import atomic
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.controllers.sharing_signal import sharing_signal
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.experiments import rundir, training
+from ltos_traffic.experiments import training
 from ltos_traffic.scenario import load_scenario
 
 
@@ -83,12 +84,12 @@ def main() -> None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    rundir.atomic_write_bytes(args.out.with_suffix(".png"), buf.getvalue())
+    atomic.atomic_write_bytes(args.out.with_suffix(".png"), buf.getvalue())
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    rundir.atomic_write_bytes(args.out.with_suffix(".csv"), text.getvalue().encode())
+    atomic.atomic_write_bytes(args.out.with_suffix(".csv"), text.getvalue().encode())
     for row in rows:
         print(row)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltos_traffic.experiments import rundir
+from ltos_traffic import atomic
 
 COLUMNS = (
     ("avg_journey_time_s", "journey time, all due vehicles (s)"),
@@ -94,8 +94,8 @@ def main() -> None:
         for s, r in zip(seeds, rows, strict=True):
             csv_rows.append(f"{controller},{s}," + ",".join(str(r.get(k, "")) for k, _ in COLUMNS))
     table = "\n".join(lines) + "\n"
-    rundir.atomic_write_bytes(args.out.with_suffix(".md"), table.encode())
-    rundir.atomic_write_bytes(args.out.with_suffix(".csv"), ("\n".join(csv_rows) + "\n").encode())
+    atomic.atomic_write_bytes(args.out.with_suffix(".md"), table.encode())
+    atomic.atomic_write_bytes(args.out.with_suffix(".csv"), ("\n".join(csv_rows) + "\n").encode())
     print(table)
 
 

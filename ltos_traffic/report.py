@@ -39,6 +39,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ltos_traffic import atomic
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiments import rundir
 from ltos_traffic.scenario import Scenario
@@ -229,7 +230,7 @@ def write_tables(tables: dict[str, pd.DataFrame], directory: Path) -> list[Path]
     written = []
     for name, table in tables.items():
         path = directory / f"{name}.csv"
-        rundir.atomic_write_text(path, table.to_csv(index=False))
+        atomic.atomic_write_text(path, table.to_csv(index=False))
         written.append(path)
         if parquet:
             path = directory / f"{name}.parquet"
@@ -809,8 +810,8 @@ def build_report(
     metrics = shown_metrics(summary)
     blocks += [Block("h2", "Runs"), _runs_block(runs, metrics)]
     md_path, html_path = out / "report.md", out / "report.html"
-    rundir.atomic_write_text(md_path, render_markdown(blocks, out))
-    rundir.atomic_write_text(html_path, render_html(blocks, title))
+    atomic.atomic_write_text(md_path, render_markdown(blocks, out))
+    atomic.atomic_write_text(html_path, render_html(blocks, title))
     figures = tuple(b.figure for b in blocks if b.figure is not None)
     return Report(md_path, html_path, figures, tuple(tables), summary)
 

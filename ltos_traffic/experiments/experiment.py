@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ltos_traffic import atomic
 from ltos_traffic.controllers.base import make_controller, parse_set_options
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.experiments import rundir, training
@@ -192,7 +193,7 @@ def write_evaluation(
         "run_dir": str(out_dir),
         **(extra or {}),
     }
-    rundir.atomic_write_json(out_dir / "summary.json", summary)
+    atomic.atomic_write_json(out_dir / "summary.json", summary)
     return summary
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ltos_traffic import atomic
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.experiments import rundir, training
@@ -64,7 +65,7 @@ def export(controller: Any, path: Path, *, seed: int, episodes_done: int) -> Non
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
-    rundir.atomic_write_bytes(path, buf.getvalue())
+    atomic.atomic_write_bytes(path, buf.getvalue())
 
 
 def evaluate_checkpoint(scenario: Scenario, controller_name: str, path: Path, seed: int) -> Any:
@@ -111,7 +112,7 @@ def make_shipped(net: str, controller_name: str, *, episodes: int, seed: int, wo
         "eval_seed": eval_seed(seed),
         "eval": metrics.as_row(),
     }
-    rundir.atomic_write_json(target.with_suffix(".json"), record)
+    atomic.atomic_write_json(target.with_suffix(".json"), record)
     return target
 
 

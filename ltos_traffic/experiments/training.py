@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ltos_traffic import atomic
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.errors import SimulationError, UserError
 from ltos_traffic.experiments import rundir
@@ -50,7 +51,7 @@ def save_checkpoint(path: Path, controller: Any, *, episodes_done: int, seed: in
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
-    rundir.atomic_write_bytes(path, buf.getvalue())
+    atomic.atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: Path, controller: Any, *, seed: int | None = None) -> int:

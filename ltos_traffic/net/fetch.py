@@ -25,9 +25,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltos_traffic import __version__
+from ltos_traffic import __version__, atomic
 from ltos_traffic.errors import UserError
-from ltos_traffic.experiments import rundir
 from ltos_traffic.net.cityflow import UPSTREAM_URL, Upstream, data_root, dataset, manual_route
 
 BASE_URL_ENV = "LTOS_DATA_URL"
@@ -128,7 +127,7 @@ def fetch_dataset(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for path, data in downloads.items():
-            rundir.atomic_write_bytes(path, data)
+            atomic.atomic_write_bytes(path, data)
     except OSError as exc:
         raise UserError(
             f"cannot write the {name!r} data to {folder} ({origin}): {exc.strerror or exc}; "
