@@ -314,13 +314,14 @@ def case_ltos_workers(args: argparse.Namespace) -> dict[str, Any]:
 
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.traffic import TrafficEnv
-    from ltos_traffic.experiments import training
+    from ltos_traffic.experiments import checkpoint
     from ltos_traffic.experiments.parallel import (
         EnvRecipe,
         RolloutPool,
         default_workers,
         learn_from,
     )
+    from ltos_traffic.experiments.seeds import episode_seed
     from ltos_traffic.scenario import load_scenario
 
     torch.set_num_threads(1)
@@ -328,19 +329,19 @@ def case_ltos_workers(args: argparse.Namespace) -> dict[str, Any]:
     spec = TrafficEnv(scenario).spec
     controller = make_controller("ltos", spec, args.seed, scenario_hparams=scenario.hparams)
     workers = default_workers(scenario, controller, P4_EPISODES)
-    ckpt = Path(tempfile.mkdtemp(prefix="ltos-bench-")) / training.CHECKPOINT
+    ckpt = Path(tempfile.mkdtemp(prefix="ltos-bench-")) / checkpoint.CHECKPOINT
     timer, idle_s, episodes = Timer(), 0.0, 0
     recipe = EnvRecipe.of(scenario, backend="libsumo")
     with RolloutPool(recipe, controller, spec, seed=args.seed, workers=workers) as pool:
         for first in range(0, P4_WARM_UP + P4_MEASURED, workers):
-            seeds = [training.episode_seed(args.seed, k) for k in range(first, first + workers)]
+            seeds = [episode_seed(args.seed, k) for k in range(first, first + workers)]
             learner = Timer()
             with timer.measure() if first >= P4_WARM_UP else contextlib.nullcontext():
                 rollouts = pool.run(controller, seeds, explore=True)
                 with learner.measure():
                     for rollout in rollouts:
                         learn_from(controller, rollout)
-                    training.save_checkpoint(ckpt, controller, episodes_done=first + 1, seed=0)
+                    checkpoint.save_checkpoint(ckpt, controller, episodes_done=first + 1, seed=0)
             if first >= P4_WARM_UP:
                 idle_s += max(r.cpu_s for r in rollouts) + learner.cpu_s
                 episodes += len(rollouts)

@@ -29,7 +29,7 @@ from ltos_traffic import atomic
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.controllers.sharing_signal import sharing_signal
 from ltos_traffic.envs.factory import make_env
-from ltos_traffic.experiments import training
+from ltos_traffic.experiments.checkpoint import CHECKPOINT, load_checkpoint
 from ltos_traffic.scenario import load_scenario
 
 
@@ -49,7 +49,7 @@ def main() -> None:
     for col, run in enumerate(args.runs):
         name = json.loads((run / "config.json").read_text())["controller"]
         ctl = make_controller(name, spec, 0, scenario_hparams=scenario.hparams)
-        training.load_checkpoint(run / "checkpoint.pt", ctl)
+        load_checkpoint(run / CHECKPOINT, ctl)
         batches = ctl.minibatches(args.samples, ctl.config.hl_batch_size)
         obs = np.concatenate([b.obs for b in batches])
         mask = np.concatenate([b.mask for b in batches])

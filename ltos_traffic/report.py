@@ -829,8 +829,8 @@ def planned_training(
     scenario if there is one (0 episodes, its path), else trains the scenario's default.
     """
     from ltos_traffic.controllers.base import controller_class
+    from ltos_traffic.experiments.checkpoint import shipped_path, shipped_record
     from ltos_traffic.experiments.experiment import default_episodes
-    from ltos_traffic.experiments.shipped import shipped_path, shipped_record
 
     if not getattr(controller_class(controller), "learns", False):
         return 0, None, "no training"

@@ -146,7 +146,7 @@ def _netgenerate(path: Path, *, lights: bool) -> None:
 def _checkpoint_of_dqn_on_prisoner(path: Path) -> None:
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.factory import make_env
-    from ltos_traffic.experiments.training import save_checkpoint
+    from ltos_traffic.experiments.checkpoint import save_checkpoint
     from ltos_traffic.scenario import load_scenario
 
     scenario = load_scenario("prisoner")

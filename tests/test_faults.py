@@ -25,7 +25,8 @@ from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import SimulationError
 from ltos_traffic.experiments import rundir
-from ltos_traffic.experiments.training import CHECKPOINT, EPISODES_CSV, train
+from ltos_traffic.experiments.checkpoint import CHECKPOINT
+from ltos_traffic.experiments.training import EPISODES_CSV, train
 from ltos_traffic.scenario import load_scenario
 from ltos_traffic.sim import simulator
 

@@ -27,7 +27,7 @@ from test_faults import child_pids, comm
 
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.experiments.training import FORMAT, load_checkpoint
+from ltos_traffic.experiments.checkpoint import FORMAT, load_checkpoint
 from ltos_traffic.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def test_pickle_payload_in_a_checkpoint_is_refused_and_runs_nothing(tmp_path: Pa
 def test_a_real_checkpoint_loads_with_weights_only(tmp_path: Path) -> None:
     from ltos_traffic.controllers.base import make_controller
     from ltos_traffic.envs.factory import make_env
-    from ltos_traffic.experiments.training import save_checkpoint
+    from ltos_traffic.experiments.checkpoint import save_checkpoint
 
     scenario = load_scenario("prisoner")
     spec = make_env(scenario).spec

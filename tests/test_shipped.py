@@ -12,14 +12,9 @@ import torch
 from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.errors import UserError
-from ltos_traffic.experiments import training
+from ltos_traffic.experiments.checkpoint import SHIPPED_DIR, load_checkpoint, shipped_record
 from ltos_traffic.experiments.runner import run_episode
-from ltos_traffic.experiments.shipped import (
-    SHIPPED_DIR,
-    evaluate_checkpoint,
-    export,
-    shipped_record,
-)
+from ltos_traffic.experiments.shipped import evaluate_checkpoint, export
 from ltos_traffic.scenario import load_scenario
 
 SHIPPED = sorted(SHIPPED_DIR.glob("*/*.pt"))
@@ -36,7 +31,7 @@ def test_export_empties_the_buffer_and_keeps_the_policy(tmp_path: Path):
         path = tmp_path / "dgn.pt"
         export(ctl, path, seed=0, episodes_done=1)
         other = make_controller("dgn", env.spec, 5, scenario_hparams=scenario.hparams)
-        assert training.load_checkpoint(path, other) == 1
+        assert load_checkpoint(path, other) == 1
         assert len(other.buffer) == 0
         step = env.reset(3)
         assert (ctl.act(step, explore=False) == other.act(step, explore=False)).all()
@@ -78,7 +73,7 @@ def test_shipped_checkpoint_on_another_network_is_a_clear_error(tmp_path: Path):
     try:
         ctl = make_controller("dgn", env.spec, 0, scenario_hparams=scenario.hparams)
         with pytest.raises(UserError, match="does not fit"):
-            training.load_checkpoint(path, ctl)
+            load_checkpoint(path, ctl)
     finally:
         env.close()
 

@@ -10,15 +10,9 @@ import torch
 
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiments import rundir
-from ltos_traffic.experiments.training import (
-    CHECKPOINT,
-    EPISODES_CSV,
-    episode_seed,
-    evaluate,
-    load_checkpoint,
-    save_checkpoint,
-    train,
-)
+from ltos_traffic.experiments.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from ltos_traffic.experiments.seeds import episode_seed
+from ltos_traffic.experiments.training import EPISODES_CSV, evaluate, train
 
 from fakes import RingEnv, make_learner, one_torch_thread
 

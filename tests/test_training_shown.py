@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from ltos_traffic import report
 from ltos_traffic.cli import cli
+from ltos_traffic.experiments.checkpoint import SHIPPED_DIR, shipped_record
 from ltos_traffic.experiments.rundir import training_text
-from ltos_traffic.experiments.shipped import SHIPPED_DIR, shipped_record
 from ltos_traffic.scenario import load_scenario
 
 # DQN: a shipped checkpoint whose controller code changes least often

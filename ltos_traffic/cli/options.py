@@ -121,7 +121,7 @@ def default_controller(controller: str | None, scenario: Scenario, *, training: 
     """
     if controller is not None:
         return controller
-    from ltos_traffic.experiments.shipped import shipped_path
+    from ltos_traffic.experiments.checkpoint import shipped_path
 
     if training or shipped_path(scenario.name, "ltos") is not None:
         return "ltos"

@@ -14,6 +14,7 @@ import click
 from ltos_traffic.cli.options import common_options, default_controller, resolve_scenario
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiments import rundir
+from ltos_traffic.experiments.checkpoint import CHECKPOINT
 
 
 @click.command("train")
@@ -72,7 +73,7 @@ def train_cmd(
     try:
         if not getattr(ctrl, "learns", False):
             raise UserError(f"controller {controller!r} does not learn; use `ltos-traffic run`")
-        resuming = resume and (out_dir / training.CHECKPOINT).is_file()
+        resuming = resume and (out_dir / CHECKPOINT).is_file()
         if workers is None:
             workers = _recorded_workers(out_dir) if resuming else default_workers(scen, ctrl, n)
             if workers > 1:

@@ -25,11 +25,21 @@ from ltos_traffic.types import EnvSpec, TimeStep, Transition
 class Controller(Protocol):
     """What every traffic-signal (or grid-world) controller implements.
 
-    Class attributes: ``name`` (registry key), ``Config`` (frozen dataclass of
-    hyperparameters, each with unit and paper value), ``learns`` (``False`` for
-    classical controllers, which are evaluated without training), and optionally
-    ``network_programs`` (``True`` leaves the signals to the network's own
-    programs: :func:`ltos_traffic.experiments.runner.reset` tells the environment).
+    Class attributes: ``name`` (registry key, set by :func:`register`), ``Config``
+    (frozen dataclass of hyperparameters, each with unit and paper value), ``learns``
+    (``False`` for classical controllers, which are evaluated without training), and
+    two optional flags, both ``False`` when absent:
+
+    * ``network_programs``: ``True`` leaves the signals to the network's own
+      programs (:func:`ltos_traffic.experiments.runner.reset` tells the environment);
+    * ``parallel_rollouts``: ``True`` when ``observe`` needs nothing but the
+      transition (and, for a :class:`KeepsActingState` controller, its acting
+      state), so episodes may be acted in worker processes
+      (:mod:`ltos_traffic.experiments.parallel`).
+
+    Optional capabilities are the small protocols below (:class:`Explores`,
+    :class:`SharesRewards`, :class:`KeepsActingState`); the runner, training and
+    reports use them through ``isinstance`` and nothing else.
 
     Constructor: ``(spec: EnvSpec, config: Config, seed: int)``.
 
@@ -54,6 +64,52 @@ class Controller(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Explores(Protocol):
+    """A learning controller that explores: ``episodes.csv`` logs its rate per episode."""
+
+    @property
+    def exploration_rate(self) -> float:
+        """Exploration rate (epsilon) of the current training episode."""
+        ...
+
+
+@runtime_checkable
+class SharesRewards(Protocol):
+    """A controller that learns to share rewards with its neighbours (LToS).
+
+    The runner's :class:`~ltos_traffic.experiments.runner.SharingMeter` averages the
+    greedy weights over an episode (``self_weight`` in ``episodes.csv`` and
+    ``summary.json``), the evaluation writes them to ``weights.csv`` and the report
+    draws them on the map.
+    """
+
+    nbr_index: Any  # (N, K) neighbour indices, slot 0 the agent itself
+    nbr_mask: Any  # (N, K) bool, the real slots
+
+    def sharing_weights(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy sharing weights ``(N, K)`` for observations ``(N, D)``, rows summing to 1."""
+        ...
+
+
+@runtime_checkable
+class KeepsActingState(Protocol):
+    """A controller whose ``observe`` reads state that ``act`` left behind.
+
+    Parallel training records ``acting_state()`` in the worker after every ``act``
+    and restores it with ``load_acting_state`` in the learner before the matching
+    ``observe`` (LToS: the sharing weights it acted with).
+    """
+
+    def acting_state(self) -> Any:
+        """A copy of the state ``observe`` will need for the step just acted."""
+        ...
+
+    def load_acting_state(self, state: Any) -> None:
+        """Restore :meth:`acting_state`'s copy before ``observe``."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,8 +78,8 @@ class PrisonerEnv:
     def __init__(self, scenario: Scenario) -> None:
         params = _check_params(scenario.name, scenario.params)
         n = int(params["n_agents"])
-        self.topology = str(params["topology"])
-        self.adjacency = line_or_ring(n, self.topology)
+        self.graph = str(params["topology"])  # "line" or "ring"
+        self.adjacency = line_or_ring(n, self.graph)
         # payoff[a_i, a_j]: what agent i earns in one game.
         self.payoff = np.array(
             [[params["reward"], params["sucker"]], [params["temptation"], params["punishment"]]],

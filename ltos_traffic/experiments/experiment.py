@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,25 +11,14 @@ from typing import Any
 import numpy as np
 
 from ltos_traffic import atomic
-from ltos_traffic.controllers.base import make_controller, parse_set_options
+from ltos_traffic.controllers.base import SharesRewards, make_controller, parse_set_options
+from ltos_traffic.envs.base import OnRoadNetwork
 from ltos_traffic.envs.factory import make_env
 from ltos_traffic.experiments import rundir, training
+from ltos_traffic.experiments.checkpoint import load_checkpoint, shipped_path, shipped_record
 from ltos_traffic.experiments.runner import EpisodeResult, SharingMeter, run_episode
+from ltos_traffic.experiments.seeds import eval_seed, seed_everything
 from ltos_traffic.scenario import Scenario
-
-EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes use seeds no training episode uses
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators from one run seed."""
-    random.seed(seed)
-    np.random.seed(seed % (1 << 32))
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
 
 
 def env_options(scenario: Scenario, traffic_options: dict[str, Any] | None) -> dict[str, Any]:
@@ -58,6 +46,32 @@ def open_run(
     out_dir = rundir.ensure_writable_dir(
         rundir.run_dir(out_root, scenario.name, controller_name, seed)
     )
+    env, controller = _env_and_controller(scenario, controller_name, seed, sets, traffic_options)
+    return out_dir, env, controller
+
+
+def make_run(
+    scenario: Scenario,
+    controller_name: str,
+    *,
+    seed: int,
+    overrides: Sequence[str] = (),
+    traffic_options: dict[str, Any] | None = None,
+) -> tuple[Any, Any]:
+    """:func:`open_run` without a run directory (evaluations, the GUI): ``(env, controller)``."""
+    seed_everything(seed)
+    sets = parse_set_options(list(overrides))
+    return _env_and_controller(scenario, controller_name, seed, sets, traffic_options)
+
+
+def _env_and_controller(
+    scenario: Scenario,
+    controller_name: str,
+    seed: int,
+    sets: dict[str, str],
+    traffic_options: dict[str, Any] | None,
+) -> tuple[Any, Any]:
+    """The environment, then the controller for its spec; the environment is closed on failure."""
     env = make_env(scenario, **env_options(scenario, traffic_options))
     try:
         controller = make_controller(
@@ -66,12 +80,7 @@ def open_run(
     except BaseException:
         env.close()
         raise
-    return out_dir, env, controller
-
-
-def eval_seed(seed: int) -> int:
-    """The SUMO/environment seed of a run's evaluation episode."""
-    return EVAL_SEED_OFFSET + seed
+    return env, controller
 
 
 def run(
@@ -109,15 +118,13 @@ def run(
         learns = getattr(controller, "learns", False)
         shipped_episodes = None
         if learns and checkpoint is None and episodes is None and not train and not overrides:
-            from ltos_traffic.experiments.shipped import shipped_path, shipped_record
-
             found = shipped_path(scenario.name, controller_name)
             if found is not None:
                 checkpoint = str(found)
                 shipped_episodes = int(shipped_record(found)["episodes"])
         checkpoint_episodes = 0
         if learns and checkpoint is not None:  # a bad checkpoint must not touch config.json
-            checkpoint_episodes = training.load_checkpoint_into(controller, Path(checkpoint))
+            checkpoint_episodes = load_checkpoint(Path(checkpoint), controller)
         rundir.write_config(
             out_dir,
             scenario=scenario.as_dict(),
@@ -209,8 +216,9 @@ def write_agent_tables(
     """
     extra: dict[str, Any] = {}
     ids = env.spec.agent_ids
-    net_file = getattr(getattr(env, "topology", None), "net_file", None)
-    positions = getattr(getattr(env, "topology", None), "positions", None)
+    on_map = isinstance(env, OnRoadNetwork)
+    net_file = env.topology.net_file if on_map else None
+    positions = env.topology.positions if on_map else None
     if net_file is not None:
         extra["net_file"] = str(net_file)
     if result.agent_queue is not None:
@@ -223,9 +231,9 @@ def write_agent_tables(
             ],
         )
     weights = meter.mean()
-    if weights is not None:
+    if weights is not None and isinstance(controller, SharesRewards):
         index = np.asarray(controller.nbr_index)
-        mask = np.asarray(getattr(controller, "nbr_mask", np.ones_like(index, dtype=bool)))
+        mask = np.asarray(controller.nbr_mask)
         rundir.write_csv(
             out_dir / "weights.csv",
             [

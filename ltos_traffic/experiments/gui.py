@@ -19,14 +19,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ltos_traffic.controllers.base import make_controller, parse_set_options
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.experiments.experiment import eval_seed
+from ltos_traffic.experiments.checkpoint import load_checkpoint
+from ltos_traffic.experiments.experiment import make_run
 from ltos_traffic.experiments.runner import reset
+from ltos_traffic.experiments.seeds import eval_seed
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.sim.topology import N_PHASES
 
@@ -130,38 +132,28 @@ def watch(
         ]
         if shot is not None:
             gui_args.append("--quit-on-end")
-        env = TrafficEnv(scenario, gui=True, gui_args=tuple(gui_args), data_dir=data_dir)
+        options = {"gui": True, "gui_args": tuple(gui_args), "data_dir": data_dir}
+        env, controller = make_run(
+            scenario, controller_name, seed=seed, overrides=overrides, traffic_options=options
+        )
         try:
-            return _drive(
-                env, controller_name, scenario, checkpoint, seed, seconds, shot, overrides
-            )
+            return _drive(env, controller, checkpoint, seed, seconds, shot)
         finally:
             env.close()
 
 
 def _drive(
     env: TrafficEnv,
-    controller_name: str,
-    scenario: Scenario,
+    controller: Any,
     checkpoint: str | Path | None,
     seed: int,
     seconds: float | None,
     shot: Path | None,
-    overrides: Sequence[str],
 ) -> GuiResult:
     """The loop: act greedily, step, name the phases; screenshot at the end."""
     spec = env.spec
-    controller = make_controller(
-        controller_name,
-        spec,
-        seed,
-        scenario_hparams=scenario.hparams,
-        overrides=parse_set_options(list(overrides)),
-    )
     if checkpoint is not None:
-        from ltos_traffic.experiments import training
-
-        training.load_checkpoint(Path(checkpoint), controller)
+        load_checkpoint(Path(checkpoint), controller)
     assert spec.traffic is not None
     names = spec.traffic.phase_names
     # lights that run the network's own programs have no phase of ours to name

@@ -19,10 +19,11 @@ result. ``workers`` is the round size: a run with 2 workers and one with 1
 differ (the second learns between every episode), as they should.
 
 A controller whose ``observe`` reads state left behind by ``act`` (LToS: the
-sharing weights acted with) provides ``acting_state()`` and
-``load_acting_state(state)``: workers record it after every ``act`` and the
-learner restores it before the matching ``observe``. A controller that keeps
-such state without these two methods is refused (see :func:`check_parallel`).
+sharing weights acted with) is a :class:`~ltos_traffic.controllers.base.KeepsActingState`:
+workers record ``acting_state()`` after every ``act`` and the learner restores it with
+``load_acting_state(state)`` before the matching ``observe``. Other controllers must
+declare ``parallel_rollouts = True`` (``observe`` needs only the transition) or are
+refused (see :func:`check_parallel`).
 
 Worker processes use one torch thread each: their networks are tiny and
 several processes with a full thread pool each fight over the same cores.
@@ -44,10 +45,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ltos_traffic.controllers.base import KeepsActingState
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiments import rundir, training
+from ltos_traffic.experiments.checkpoint import save_checkpoint
 from ltos_traffic.experiments.runner import EpisodeResult, SharingMeter, _queue_point
+from ltos_traffic.experiments.seeds import episode_seed
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, Transition
 
@@ -108,20 +112,16 @@ class Rollout:
 def check_parallel(controller: Any) -> None:
     """Refuse controllers whose ``observe`` depends on ``act`` but that cannot export it.
 
-    Q-learners that store nothing beyond the transition (DQN, DGN) and any
-    controller with ``acting_state``/``load_acting_state`` are accepted.
+    Controllers that declare ``parallel_rollouts`` (the Q-learners, whose ``observe``
+    stores nothing beyond the transition) and any :class:`KeepsActingState`
+    controller are accepted.
 
     Raises:
         UserError: for any other learning controller.
     """
-    from ltos_traffic.learning.qlearning import QLearner
-
-    if hasattr(controller, "acting_state") and hasattr(controller, "load_acting_state"):
+    if isinstance(controller, KeepsActingState) or getattr(controller, "parallel_rollouts", False):
         return
-    cls = type(controller)
-    if isinstance(controller, QLearner) and cls._step_extras is QLearner._step_extras:
-        return
-    name = getattr(controller, "name", cls.__name__)
+    name = getattr(controller, "name", type(controller).__name__)
     raise UserError(
         f"controller {name!r} does not support parallel rollouts (its updates use state "
         "kept while acting); train it with --workers 1"
@@ -191,7 +191,7 @@ def _run_one(payload: bytes, run_seed: int, env_seed: int, explore: bool) -> Rol
         replica.rng = np.random.default_rng(reseed)
     if isinstance(getattr(replica, "generator", None), torch.Generator):
         replica.generator.manual_seed(reseed)
-    export = getattr(replica, "acting_state", None)
+    export = replica.acting_state if isinstance(replica, KeepsActingState) else None
     started, cpu = time.perf_counter(), time.process_time()
     step = env.reset(env_seed)
     transitions: list[Transition] = []
@@ -266,7 +266,7 @@ def learn_from(
     A ``meter`` sees each step before the controller learns from it, so it reads
     the sharing weights the serial loop would have read during the episode.
     """
-    restore = getattr(controller, "load_acting_state", None)
+    restore = controller.load_acting_state if isinstance(controller, KeepsActingState) else None
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     for transition, acting in zip(rollout.transitions, rollout.acting):
@@ -322,24 +322,16 @@ def train_parallel(
         with RolloutPool(recipe, controller, spec, seed=seed, workers=workers) as pool:
             for first in range(start, episodes, workers):
                 ks = list(range(first, min(first + workers, episodes)))
-                epsilon = float(getattr(controller, "exploration_rate", float("nan")))
-                rollouts = pool.run(
-                    controller, [training.episode_seed(seed, k) for k in ks], explore=True
-                )
+                epsilon = training.exploration_rate(controller)
+                rollouts = pool.run(controller, [episode_seed(seed, k) for k in ks], explore=True)
                 meters = [SharingMeter(controller) for _ in rollouts]
                 done = [learn_from(controller, r, m) for r, m in zip(rollouts, meters)]
-                training.save_checkpoint(ckpt, controller, episodes_done=ks[-1] + 1, seed=seed)
+                save_checkpoint(ckpt, controller, episodes_done=ks[-1] + 1, seed=seed)
                 for k, rollout, result, meter in zip(ks, rollouts, done, meters):
-                    row = {
-                        "episode": k,
-                        "phase": "train",
-                        **result.metrics.as_row(),
-                        **result.losses,
-                        "epsilon": epsilon,
-                        "wall_s": round(rollout.wall_s, 3),
-                        "workers": workers,
-                        **meter.stats(),
-                    }
+                    row = training.episode_row(
+                        k, result, epsilon=epsilon, wall_s=rollout.wall_s, meter=meter,
+                        workers=workers,
+                    )  # fmt: skip
                     rundir.append_csv_row(csv_path, row)
                     bar.update(1)
                 results += done

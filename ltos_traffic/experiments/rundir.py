@@ -124,7 +124,7 @@ def training_text(summary: dict[str, Any]) -> str:
     if summary.get("training"):
         return str(summary["training"])
     if summary.get("checkpoint"):
-        from ltos_traffic.experiments.shipped import SHIPPED_DIR, shipped_record
+        from ltos_traffic.experiments.checkpoint import SHIPPED_DIR, shipped_record
 
         path = Path(summary["checkpoint"])
         if path.parent.parent == SHIPPED_DIR and path.with_suffix(".json").is_file():

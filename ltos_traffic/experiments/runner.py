@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ltos_traffic.controllers.base import SharesRewards
 from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.types import EpisodeMetrics, TimeStep, Transition
 
@@ -99,9 +100,10 @@ class SharingMeter:
     """Mean greedy sharing weights of a controller that learns to share, over one episode.
 
     Use as ``run_episode``'s ``on_step`` hook. Controllers that share rewards
-    (LToS) expose ``sharing_weights(obs) -> (N, K)`` over each neighbourhood
-    (slot 0 is the agent itself) and ``nbr_index`` ``(N, K)``; for any other
-    controller the meter records nothing and :attr:`active` is ``False``.
+    (:class:`~ltos_traffic.controllers.base.SharesRewards`, LToS) give
+    ``sharing_weights(obs) -> (N, K)`` over each neighbourhood (slot 0 is the agent
+    itself); for any other controller the meter records nothing and :attr:`active`
+    is ``False``.
     """
 
     def __init__(self, controller: Any) -> None:
@@ -111,8 +113,8 @@ class SharingMeter:
         (every ``config.hl_action_interval`` decisions, the weights then held), not at
         every step: the same figure for a fraction of the forward passes.
         """
-        self._weights_of: Callable[[np.ndarray], np.ndarray] | None = getattr(
-            controller, "sharing_weights", None
+        self._weights_of: Callable[[np.ndarray], np.ndarray] | None = (
+            controller.sharing_weights if isinstance(controller, SharesRewards) else None
         )
         self._every = max(1, int(getattr(getattr(controller, "config", None),
                                          "hl_action_interval", 1)))  # fmt: skip

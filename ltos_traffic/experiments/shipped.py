@@ -1,9 +1,9 @@
-"""Trained checkpoints shipped in the package, and how they are made.
+"""How the checkpoints shipped in the package are made (:mod:`.checkpoint` finds them).
 
 ``ltos_traffic/checkpoints/<scenario>/<controller>.pt`` holds a policy trained
 by this project's own code; ``<controller>.json`` beside it records how: the
 command, seed, training episodes, code version (git SHA) and the evaluation
-result that :func:`verify` reproduces. Shipped files keep the networks,
+result that :func:`evaluate_checkpoint` reproduces. Shipped files keep the networks,
 optimisers and counters but an empty replay buffer, so they stay small.
 
 Make or refresh one::
@@ -15,8 +15,6 @@ Make or refresh one::
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,25 +22,17 @@ from typing import Any
 import torch
 
 from ltos_traffic import atomic
-from ltos_traffic.controllers.base import make_controller
-from ltos_traffic.envs.factory import make_env
 from ltos_traffic.experiments import rundir, training
-from ltos_traffic.experiments.experiment import eval_seed, open_run, seed_everything
+from ltos_traffic.experiments.checkpoint import (
+    SHIPPED_DIR,
+    load_checkpoint,
+    save_checkpoint,
+    shipped_record,
+)
+from ltos_traffic.experiments.experiment import make_run, open_run
 from ltos_traffic.experiments.runner import run_episode
+from ltos_traffic.experiments.seeds import eval_seed
 from ltos_traffic.scenario import Scenario, load_scenario
-
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
-
-
-def shipped_path(scenario: str, controller: str) -> Path | None:
-    """The shipped checkpoint for (scenario, controller), or ``None``."""
-    path = SHIPPED_DIR / scenario / f"{controller}.pt"
-    return path if path.is_file() else None
-
-
-def shipped_record(path: Path) -> dict[str, Any]:
-    """The provenance record beside a shipped checkpoint."""
-    return dict(json.loads(path.with_suffix(".json").read_text(encoding="utf-8")))
 
 
 def export(controller: Any, path: Path, *, seed: int, episodes_done: int) -> None:
@@ -55,26 +45,14 @@ def export(controller: Any, path: Path, *, seed: int, episodes_done: int) -> Non
             "pos": 0,
             "arrays": {k: v[:0].clone() for k, v in buffer["arrays"].items()},
         }
-    payload = {
-        "format": training.FORMAT,
-        "controller": controller.name,
-        "seed": seed,
-        "episodes_done": episodes_done,
-        "next_env_seed": training.episode_seed(seed, episodes_done),
-        "state": state,
-    }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    atomic.atomic_write_bytes(path, buf.getvalue())
+    save_checkpoint(path, controller, episodes_done=episodes_done, seed=seed, state=state)
 
 
 def evaluate_checkpoint(scenario: Scenario, controller_name: str, path: Path, seed: int) -> Any:
     """Greedy evaluation of a checkpoint on the run's evaluation seed; the episode metrics."""
-    seed_everything(seed)
-    env = make_env(scenario)
+    env, ctl = make_run(scenario, controller_name, seed=seed)
     try:
-        ctl = make_controller(controller_name, env.spec, seed, scenario_hparams=scenario.hparams)
-        training.load_checkpoint(path, ctl)
+        load_checkpoint(path, ctl)
         return run_episode(env, ctl, seed=eval_seed(seed), explore=False, learn=False).metrics
     finally:
         env.close()

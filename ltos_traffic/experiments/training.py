@@ -14,98 +14,54 @@ was (``docs/reliability.md``).
 
 from __future__ import annotations
 
-import io
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
-from ltos_traffic import atomic
+from ltos_traffic.controllers.base import Explores
 from ltos_traffic.envs.base import NetworkedEnv
-from ltos_traffic.errors import SimulationError, UserError
+from ltos_traffic.errors import SimulationError
 from ltos_traffic.experiments import rundir
+from ltos_traffic.experiments.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from ltos_traffic.experiments.runner import EpisodeResult, SharingMeter, run_episode
+from ltos_traffic.experiments.seeds import episode_seed
 
-CHECKPOINT = "checkpoint.pt"
 EPISODES_CSV = "episodes.csv"
-FORMAT = "ltos-traffic-checkpoint/1"
 
 
-def episode_seed(seed: int, episode: int) -> int:
-    """The environment seed of training episode ``episode`` in run ``seed``."""
-    return seed * 10_000 + episode
+def exploration_rate(controller: Any) -> float:
+    """The controller's exploration rate for the coming episode (NaN when it declares none)."""
+    return float(controller.exploration_rate) if isinstance(controller, Explores) else float("nan")
 
 
-def save_checkpoint(path: Path, controller: Any, *, episodes_done: int, seed: int) -> None:
-    """Write the controller's state and the episode count to ``path`` atomically."""
-    payload = {
-        "format": FORMAT,
-        "controller": getattr(controller, "name", type(controller).__name__),
-        "seed": seed,
-        "episodes_done": episodes_done,
-        "next_env_seed": episode_seed(seed, episodes_done),
-        "state": controller.state_dict(),
-    }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    atomic.atomic_write_bytes(path, buf.getvalue())
+def episode_row(
+    episode: int,
+    result: EpisodeResult,
+    *,
+    epsilon: float,
+    wall_s: float,
+    meter: SharingMeter,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """The ``episodes.csv`` row of training episode ``episode``, for both training loops.
 
-
-def load_checkpoint(path: Path, controller: Any, *, seed: int | None = None) -> int:
-    """Load ``path`` into ``controller``; return the number of finished training episodes.
-
-    Raises:
-        UserError: missing, corrupt or foreign file, another controller or seed,
-            or networks whose shapes do not fit this scenario.
+    Columns: ``episode``, ``phase`` (``train``), the episode metrics, the mean losses,
+    ``epsilon`` (exploration rate the episode ran with), ``wall_s``, ``workers``
+    (parallel training only) and the sharing meter's figures (LToS: ``self_weight``).
     """
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist; train first or give another path")
-    try:
-        with warnings.catch_warnings():  # torch warns about foreign pickles on stderr
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # garbage makes the unpickler fail in many ways (IndexError too)
-        why = _torch_reason(exc)
-        if "GLOBAL" in why:  # weights_only refused to import a function or class
-            raise UserError(
-                f"checkpoint {path} is refused: it holds Python objects, not only tensors "
-                f"({why}); checkpoints are loaded with weights_only=True and never run code"
-            ) from None
-        raise UserError(f"checkpoint {path} is corrupt or not a checkpoint ({why})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"checkpoint {path} was not written by ltos-traffic train")
-    name = getattr(controller, "name", type(controller).__name__)
-    if payload["controller"] != name:
-        raise UserError(
-            f"checkpoint {path} holds controller {payload['controller']!r}, not {name!r}"
-        )
-    if seed is not None and payload["seed"] != seed:
-        raise UserError(f"checkpoint {path} is from seed {payload['seed']}, not seed {seed}")
-    try:
-        controller.load_state_dict(payload["state"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise UserError(
-            f"checkpoint {path} does not fit this scenario or config ({_torch_reason(exc)}); "
-            "use the scenario and --set values it was trained with"
-        ) from None
-    return int(payload["episodes_done"])
-
-
-def _torch_reason(exc: BaseException) -> str:
-    """The informative line of a torch loading error (its first line is often generic)."""
-    generic = ("Weights only load failed", "Please file an issue", "Check the documentation",
-               "Error(s) in loading state_dict")  # fmt: skip
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(generic)]
-    return ((useful or lines or [type(exc).__name__])[0])[:200]
-
-
-def load_checkpoint_into(controller: Any, path: Path) -> int:
-    """Evaluation entry point (``run --checkpoint PATH``): :func:`load_checkpoint`, any seed."""
-    return load_checkpoint(Path(path), controller)
+    row: dict[str, Any] = {
+        "episode": episode,
+        "phase": "train",
+        **result.metrics.as_row(),
+        **result.losses,
+        "epsilon": epsilon,
+        "wall_s": round(wall_s, 3),
+    }
+    if workers is not None:
+        row["workers"] = workers
+    return {**row, **meter.stats()}
 
 
 def start_run(out_dir: Path, controller: Any, *, seed: int, resume: bool) -> tuple[Path, Path, int]:
@@ -160,7 +116,7 @@ def train(
     bar = tqdm(total=episodes, initial=start, desc="train", unit="ep", disable=not progress)
     try:
         for k in range(start, episodes):
-            epsilon = float(getattr(controller, "exploration_rate", float("nan")))
+            epsilon = exploration_rate(controller)
             t0 = time.perf_counter()
             meter = SharingMeter(controller)  # LToS: mean greedy self-weight of the episode
             try:
@@ -179,15 +135,7 @@ def train(
                 ) from exc
             wall = time.perf_counter() - t0
             save_checkpoint(ckpt, controller, episodes_done=k + 1, seed=seed)
-            row = {
-                "episode": k,
-                "phase": "train",
-                **result.metrics.as_row(),
-                **result.losses,
-                "epsilon": epsilon,
-                "wall_s": round(wall, 3),
-                **meter.stats(),
-            }
+            row = episode_row(k, result, epsilon=epsilon, wall_s=wall, meter=meter)
             rundir.append_csv_row(csv_path, row)
             results.append(result)
             bar.update(1)

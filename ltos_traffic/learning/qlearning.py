@@ -85,6 +85,10 @@ class QLearner:
     name: ClassVar[str] = ""
     Config: ClassVar[type] = QConfig
     learns: ClassVar[bool] = True
+    # observe() stores the transition and nothing act() left behind, so episodes may be
+    # acted in worker processes; a subclass whose _step_extras read such state must say
+    # False or provide acting_state/load_acting_state (LToS does)
+    parallel_rollouts: ClassVar[bool] = True
 
     def __init__(self, spec: EnvSpec, config: QConfig, seed: int) -> None:
         """Build networks, optimiser and buffer, all seeded from ``seed``."""
