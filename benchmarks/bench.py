@@ -107,7 +107,7 @@ def _scenario_files(name: str) -> Any:
     from ltos_traffic.scenario import load_scenario
 
     scenario = load_scenario(name)
-    return scenario, resolve_net_files(scenario)
+    return scenario, resolve_net_files(scenario.network)
 
 
 def _raw_sumo(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ltos_traffic.version import __version__
+
 if TYPE_CHECKING:  # imported on use: PettingZoo is an optional extra
     from ltos_traffic.envs.pettingzoo_env import ParallelTrafficEnv
 
-__version__ = "0.1.0"
+
+__all__ = ["__version__", "parallel_env"]
 
 
 def parallel_env(net: str = "grid6x6", **options: Any) -> ParallelTrafficEnv:

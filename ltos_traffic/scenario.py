@@ -17,6 +17,7 @@ from typing import Any
 
 from ltos_traffic.errors import UserError
 from ltos_traffic.net.resco import MAPS as RESCO_MAPS
+from ltos_traffic.net.resolve import program_yellow_s
 from ltos_traffic.net.sumocfg import read_sumocfg
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -269,3 +270,52 @@ def config_scenario(
     )
     scenario = dataclasses.replace(scenario, description=f"user configuration {config_file}")
     return scenario.with_timing(seconds=seconds, begin=start)
+
+
+USER_FILES = (".xml", ".sumocfg")  # --net PATH: a network, or a SUMO configuration
+
+
+def resolve_scenario(
+    net: str,
+    routes: tuple[str, ...],
+    scenario: str | None,
+    *,
+    begin: float | None = None,
+    seconds: float | None = None,
+) -> Scenario:
+    """``--net`` (alias, ``.net.xml`` or ``.sumocfg`` path), ``--scenario``, ``--begin`` and
+    ``--seconds`` to a :class:`Scenario`; command-line values win over the files'."""
+    if scenario is not None:
+        base = load_scenario(scenario)
+    elif net in NET_ALIASES or not net.endswith(USER_FILES):
+        base = load_scenario(net) if net in NET_ALIASES else _unknown_net(net)
+    else:
+        base = load_scenario("grid6x6_v1")
+    if net.endswith(".sumocfg"):
+        user = config_scenario(net, routes, base, begin=begin, seconds=seconds)
+    elif net.endswith(".xml"):
+        user = custom_scenario(net, routes, base).with_timing(seconds=seconds, begin=begin)
+    elif routes:
+        raise UserError(
+            "--routes is only for --net PATH.net.xml or PATH.sumocfg "
+            "(named networks ship their demand)"
+        )
+    else:
+        return base.with_timing(seconds=seconds, begin=begin)
+    return user if scenario is not None else with_program_yellow(user)
+
+
+def with_program_yellow(scenario: Scenario) -> Scenario:
+    """A user network without a scenario file changes phases with its own programs' yellow time
+    (when it has one shorter than a decision interval), not the grids' 5 s."""
+    yellow = program_yellow_s(Path(scenario.network["net"]))
+    if yellow is None or yellow >= scenario.decision_interval_s:
+        return scenario
+    return dataclasses.replace(scenario, yellow_s=yellow)
+
+
+def _unknown_net(net: str) -> Scenario:
+    names = ", ".join(sorted(NET_ALIASES))
+    raise UserError(
+        f"unknown network {net!r}; use one of {names} or a path to a .net.xml or .sumocfg file"
+    )

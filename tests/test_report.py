@@ -17,6 +17,7 @@ from PIL import Image
 from ltos_traffic import report
 from ltos_traffic.cli import cli
 from ltos_traffic.errors import UserError
+from ltos_traffic.experiments import compare
 from ltos_traffic.scenario import Scenario, load_scenario
 
 SECONDS = 150.0  # simulated seconds per episode: short, but vehicles finish trips
@@ -33,8 +34,8 @@ def scenario() -> Scenario:
 def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Max-pressure on two seeds and LToS (one training episode) on one seed."""
     root = tmp_path_factory.mktemp("runs")
-    report.ensure_runs(scenario(), ["max_pressure"], SEEDS, root)
-    report.ensure_runs(scenario(), ["ltos"], [0], root, train_episodes=1)
+    compare.ensure_runs(scenario(), ["max_pressure"], SEEDS, root)
+    compare.ensure_runs(scenario(), ["ltos"], [0], root, train_episodes=1)
     return root
 
 
@@ -139,14 +140,14 @@ def test_compare_reuses_only_matching_runs(runs_root: Path) -> None:
         calls.append((controller, seed))
         return {}
 
-    report.ensure_runs(scenario(), ["max_pressure"], SEEDS, runs_root, run=fake_run)
-    report.ensure_runs(scenario(), ["ltos"], [0], runs_root, train_episodes=1, run=fake_run)
+    compare.ensure_runs(scenario(), ["max_pressure"], SEEDS, runs_root, run=fake_run)
+    compare.ensure_runs(scenario(), ["ltos"], [0], runs_root, train_episodes=1, run=fake_run)
     assert calls == []
     # another episode length, training length or seed is a different run
     longer = load_scenario("grid2x2").with_timing(seconds=SECONDS + 10)
-    report.ensure_runs(longer, ["max_pressure"], [0], runs_root, run=fake_run)
-    report.ensure_runs(scenario(), ["ltos"], [0], runs_root, train_episodes=2, run=fake_run)
-    report.ensure_runs(scenario(), ["max_pressure"], [7], runs_root, run=fake_run)
+    compare.ensure_runs(longer, ["max_pressure"], [0], runs_root, run=fake_run)
+    compare.ensure_runs(scenario(), ["ltos"], [0], runs_root, train_episodes=2, run=fake_run)
+    compare.ensure_runs(scenario(), ["max_pressure"], [7], runs_root, run=fake_run)
     assert calls == [("max_pressure", 0), ("ltos", 0), ("max_pressure", 7)]
 
 

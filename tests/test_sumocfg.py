@@ -196,7 +196,7 @@ def test_cli_sumocfg_with_additional_file_and_the_empty_window_error(tmp_path: P
 
 
 def test_user_network_takes_the_yellow_time_of_its_own_programs(tmp_path: Path):
-    from ltos_traffic.cli.options import resolve_scenario
+    from ltos_traffic.scenario import resolve_scenario
 
     net, rou = build_irregular(tmp_path)  # netconvert's programs: 3 s of yellow
     assert resolve_scenario(str(net), (str(rou),), None).yellow_s == 3.0

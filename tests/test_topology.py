@@ -17,7 +17,7 @@ from sumo_nets import build_irregular
 
 @pytest.fixture(scope="module")
 def grid2x2():
-    return load_topology(resolve_net_files(load_scenario("grid2x2")).net_file)
+    return load_topology(resolve_net_files(load_scenario("grid2x2").network).net_file)
 
 
 def test_grid2x2_agents_and_adjacency(grid2x2):
@@ -62,7 +62,7 @@ def test_traffic_spec_movements_index_tracked_lanes(grid2x2):
 
 
 def test_grid6x6_has_36_agents_with_degrees_2_to_4():
-    topo = load_topology(resolve_net_files(load_scenario("grid6x6")).net_file)
+    topo = load_topology(resolve_net_files(load_scenario("grid6x6").network).net_file)
     assert len(topo.intersections) == 36
     degrees = topo.adjacency.sum(axis=1)
     assert sorted(set(degrees.tolist())) == [2, 3, 4]

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from ltos_traffic import report
 from ltos_traffic.cli import cli
+from ltos_traffic.experiments import compare
 from ltos_traffic.experiments.checkpoint import SHIPPED_DIR, shipped_record
 from ltos_traffic.experiments.rundir import training_text
 from ltos_traffic.scenario import load_scenario
@@ -62,13 +63,13 @@ def test_run_table_shows_the_training(tmp_path: Path) -> None:
 def test_report_of_a_shipped_checkpoint_shows_its_training(tmp_path: Path) -> None:
     episodes = shipped_record(SHIPPED_DQN)["episodes"]
     scenario = load_scenario("grid6x6").with_timing(seconds=200)
-    planned = report.planned_training(scenario, "dqn", None)
+    planned = compare.planned_training(scenario, "dqn", None)
     assert planned == (0, str(SHIPPED_DQN), f"the shipped checkpoint, trained {episodes} episodes")
-    assert report.planned_training(scenario, "dqn", 5) == (5, None, "5 training episodes")
-    assert report.planned_training(scenario, "max_pressure", None) == (0, None, "no training")
+    assert compare.planned_training(scenario, "dqn", 5) == (5, None, "5 training episodes")
+    assert compare.planned_training(scenario, "max_pressure", None) == (0, None, "no training")
 
     logged: list[str] = []
-    dirs = report.ensure_runs(scenario, ["max_pressure", "dqn"], [0], tmp_path, log=logged.append)
+    dirs = compare.ensure_runs(scenario, ["max_pressure", "dqn"], [0], tmp_path, log=logged.append)
     assert f"(the shipped checkpoint, trained {episodes} episodes)" in logged[-2]
     built = report.build_report(report.load_runs(dirs), tmp_path / "report")
     table = built.summary.set_index("controller")
@@ -79,4 +80,4 @@ def test_report_of_a_shipped_checkpoint_shows_its_training(tmp_path: Path) -> No
     def no_rerun(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise AssertionError("a finished shipped-checkpoint run should be reused")
 
-    report.ensure_runs(scenario, ["max_pressure", "dqn"], [0], tmp_path, run=no_rerun)
+    compare.ensure_runs(scenario, ["max_pressure", "dqn"], [0], tmp_path, run=no_rerun)

@@ -11,8 +11,8 @@ import sys
 
 import click
 
-from ltos_traffic import __version__
 from ltos_traffic.errors import SimulationError, UserError
+from ltos_traffic.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

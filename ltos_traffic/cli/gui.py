@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ltos_traffic.cli.options import network_options, resolve_scenario
+from ltos_traffic.cli.options import network_options
 from ltos_traffic.errors import UserError
+from ltos_traffic.scenario import resolve_scenario
 
 
 @click.command("gui")

@@ -13,9 +13,9 @@ from ltos_traffic.cli.options import (
     SECONDS_OPTION,
     format_table,
     network_options,
-    resolve_scenario,
 )
 from ltos_traffic.errors import UserError
+from ltos_traffic.scenario import resolve_scenario
 
 if TYPE_CHECKING:
     from ltos_traffic.report import Report
@@ -102,7 +102,8 @@ def compare_cmd(
     seed, training episodes and hyperparameters. The report (report.md,
     report.html, figures/, tables/) is written to OUT.
     """
-    from ltos_traffic.report import build_report, ensure_runs, load_runs
+    from ltos_traffic.experiments.compare import ensure_runs
+    from ltos_traffic.report import build_report, load_runs
 
     if train_episodes is not None and train_episodes < 0:
         raise UserError(f"--train-episodes must be >= 0, got {train_episodes}")

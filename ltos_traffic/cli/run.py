@@ -13,10 +13,9 @@ from ltos_traffic.cli.options import (
     common_options,
     default_controller,
     format_table,
-    resolve_scenario,
 )
 from ltos_traffic.errors import UserError
-from ltos_traffic.scenario import NET_ALIASES, load_scenario, scenario_names
+from ltos_traffic.scenario import NET_ALIASES, load_scenario, resolve_scenario, scenario_names
 from ltos_traffic.types import EpisodeMetrics
 
 SUMMARY_KEYS = (

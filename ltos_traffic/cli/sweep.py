@@ -12,6 +12,7 @@ import click
 from ltos_traffic.cli.options import SECONDS_OPTION, network_options
 from ltos_traffic.cli.report import _names, _seeds
 from ltos_traffic.errors import UserError
+from ltos_traffic.scenario import resolve_scenario
 
 
 @click.command("sweep")
@@ -73,7 +74,7 @@ def sweep_cmd(
 
     `ltos-traffic report OUT/<scenario>/*/seed*` then compares them.
     """  # fmt: skip
-    from ltos_traffic.cli.options import format_table, resolve_scenario
+    from ltos_traffic.cli.options import format_table
     from ltos_traffic.experiments.sweep import Job, job_grid, sweep
 
     if episodes is not None and episodes < 0:

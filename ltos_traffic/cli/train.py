@@ -11,10 +11,11 @@ from typing import Any
 
 import click
 
-from ltos_traffic.cli.options import common_options, default_controller, resolve_scenario
+from ltos_traffic.cli.options import common_options, default_controller
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiments import rundir
 from ltos_traffic.experiments.checkpoint import CHECKPOINT
+from ltos_traffic.scenario import resolve_scenario
 
 
 @click.command("train")

@@ -46,7 +46,7 @@ def parallel_env(net: str = "grid6x6", **options: Any) -> ParallelTrafficEnv:
 
     Several environments may be open at once (later ones run SUMO in worker processes).
     """
-    from ltos_traffic.cli.options import resolve_scenario
+    from ltos_traffic.scenario import resolve_scenario
 
     routes = options.pop("routes", ())
     routes = (routes,) if isinstance(routes, str) else tuple(str(r) for r in routes)

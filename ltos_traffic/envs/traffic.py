@@ -56,7 +56,7 @@ class TrafficEnv:
         if scenario.kind != "traffic":
             raise UserError(f"scenario {scenario.name} is not a traffic scenario")
         self.scenario = scenario
-        self.files = net_files or resolve_net_files(scenario, data_dir=data_dir)
+        self.files = net_files or resolve_net_files(scenario.network, data_dir=data_dir)
         check_demand_window(self.files.route_files, scenario.begin_s, scenario.episode_seconds)
         self.topology = load_topology(self.files.net_file)
         topo = self.topology

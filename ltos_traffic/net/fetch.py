@@ -25,9 +25,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltos_traffic import __version__, atomic
+from ltos_traffic import atomic
 from ltos_traffic.errors import UserError
 from ltos_traffic.net.cityflow import UPSTREAM_URL, Upstream, data_root, dataset, manual_route
+from ltos_traffic.version import __version__
 
 BASE_URL_ENV = "LTOS_DATA_URL"
 TIMEOUT_S = 60.0  # per file: connecting and reading

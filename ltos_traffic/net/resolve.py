@@ -5,18 +5,19 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ltos_traffic.errors import UserError
 from ltos_traffic.net.files import NetFiles
 from ltos_traffic.net.grid import GridOptions, build_grid
 from ltos_traffic.net.resco import resco_files
-from ltos_traffic.scenario import Scenario
 
 
-def resolve_net_files(scenario: Scenario, *, data_dir: str | None = None) -> NetFiles:
-    """Build, import or locate the network and routes of ``scenario``."""
-    network = dict(scenario.network)
+def resolve_net_files(network: Mapping[str, Any], *, data_dir: str | None = None) -> NetFiles:
+    """Build, import or locate the network and routes of a scenario's ``[network]`` table."""
+    network = dict(network)
     source = network.get("source")
     if source == "grid":
         # the demand covers the scenario's standard horizon, whatever --seconds says
@@ -35,7 +36,7 @@ def resolve_net_files(scenario: Scenario, *, data_dir: str | None = None) -> Net
         )
         check_route_files(files)
         return files
-    raise UserError(f"scenario {scenario.name}: unknown network source {source!r}")
+    raise UserError(f"unknown network source {source!r}; use grid, cityflow, file or resco")
 
 
 def network_edges(net_file: Path) -> set[str]:
