@@ -3,7 +3,9 @@
 Parametrized over the registry, so a new controller file is tested without a
 new test. Scenarios: the 2x2 SUMO grid (120 s), prisoner and jungle (short).
 A controller that raises ``UserError`` at construction declares the scenario
-not applicable (e.g. Coco-Q off prisoner, max-pressure off traffic).
+not applicable (e.g. Coco-Q off prisoner, max-pressure off traffic);
+:func:`test_every_controller_applies_to_a_scenario` makes sure no controller is
+skipped everywhere, so none passes the contract without having run.
 """
 
 from __future__ import annotations
@@ -45,14 +47,41 @@ def small_widths(name: str) -> dict[str, str]:
     return out
 
 
-def build(name: str, scenario, env, seed: int = 0):
+def construct(name: str, scenario, spec, seed: int = 0):
     overrides = small_widths(name) if scenario.kind == "jungle" else {}
+    return make_controller(name, spec, seed, scenario_hparams=scenario.hparams, overrides=overrides)
+
+
+def build(name: str, scenario, env, seed: int = 0):
     try:
-        return make_controller(
-            name, env.spec, seed, scenario_hparams=scenario.hparams, overrides=overrides
-        )
+        return construct(name, scenario, env.spec, seed)
     except UserError as exc:
         pytest.skip(f"{name} does not apply to {scenario.name}: {exc}")
+
+
+@pytest.fixture(scope="module")
+def all_specs():
+    """Each contract scenario with its environment's spec (environments closed again)."""
+    out = []
+    for name, seconds in SCENARIOS.items():
+        scenario = load_scenario(name).with_timing(seconds=seconds)
+        env = make_env(scenario)
+        out.append((scenario, env.spec))
+        env.close()
+    return out
+
+
+@pytest.mark.parametrize("name", controller_names())
+def test_every_controller_applies_to_a_scenario(name, all_specs):
+    """The tests below skip a scenario a controller refuses; none may refuse them all."""
+    applies = []
+    for scenario, spec in all_specs:
+        try:
+            construct(name, scenario, spec)
+        except UserError:
+            continue
+        applies.append(scenario.name)
+    assert applies, f"{name} refuses every contract scenario, so the contract never ran it"
 
 
 @pytest.mark.parametrize("name", controller_names())
