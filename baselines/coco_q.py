@@ -101,7 +101,6 @@ def zero_sum_value(m: np.ndarray) -> np.ndarray:
 class CocoQ:
     """Pairwise tabular Coco-Q on the prisoner graph (see the module docstring)."""
 
-    name: ClassVar[str] = "coco_q"
     Config: ClassVar[type] = CocoQConfig
     learns: ClassVar[bool] = True
 

@@ -109,7 +109,6 @@ class LIO:
 
     Config: ClassVar[type] = LIOConfig
     learns: ClassVar[bool] = True
-    name: ClassVar[str] = "lio"
 
     def __init__(self, spec: EnvSpec, config: LIOConfig, seed: int) -> None:
         self.spec, self.config, self.seed = spec, config, seed

@@ -222,7 +222,6 @@ class QMIX:
 
     Config: ClassVar[type] = QMIXConfig
     learns: ClassVar[bool] = True
-    name: ClassVar[str] = "qmix"
 
     def __init__(self, spec: EnvSpec, config: QMIXConfig, seed: int) -> None:
         self.spec, self.config, self.seed = spec, config, seed

@@ -49,7 +49,6 @@ class TrafficSpec:
         phase_names: per agent, per action, a readable name ("WE-through", ...).
         incoming_lanes: per agent, its incoming lane indices (observation order).
         decision_interval_s: simulated seconds between two decisions.
-        yellow_s: yellow time inserted on every phase change, seconds.
     """
 
     n_lanes: int
@@ -57,7 +56,6 @@ class TrafficSpec:
     phase_names: tuple[tuple[str, ...], ...]
     incoming_lanes: tuple[tuple[int, ...], ...]
     decision_interval_s: float
-    yellow_s: float
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,7 +22,6 @@ def two_agent_spec() -> EnvSpec:
         phase_names=(("a", "b", "c", "d"), ("a", "b", "c", "d")),
         incoming_lanes=((0, 1, 2, 3), (4, 5, 6, 7)),
         decision_interval_s=10.0,
-        yellow_s=5.0,
     )
     return EnvSpec("unit", ("x", "y"), 4, 8, 4, np.array([[0, 1], [1, 0]], bool), 10, traffic)
 

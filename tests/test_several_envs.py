@@ -96,7 +96,7 @@ def test_a_worker_that_cannot_start_sumo_says_so(tmp_path: Path) -> None:
         holder.reset(0)
         files = holder.files
         sim = simulator.SumoSimulator(
-            files.net_file, [tmp_path / "missing.rou.xml"], lanes=[], tls_ids=[], end_s=10
+            files.net_file, [tmp_path / "missing.rou.xml"], lanes=[], tls_ids=[]
         )
         with pytest.raises(SimulationError, match="SUMO failed to start"):
             sim.start(0)

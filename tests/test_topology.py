@@ -53,7 +53,7 @@ def test_phases_serve_the_right_movements(grid2x2):
 
 
 def test_traffic_spec_movements_index_tracked_lanes(grid2x2):
-    spec = grid2x2.traffic_spec(10.0, 5.0)
+    spec = grid2x2.traffic_spec(10.0)
     assert spec.n_lanes == len(grid2x2.lanes)
     for phases in spec.phase_movements:
         assert len(phases) == 4
@@ -95,7 +95,7 @@ def test_shared_lane_lets_its_other_movements_go_yielding(tmp_path: Path):
     dedicated = links[("E_J2_0", "s")]  # its lane has no left turn: red in the left phase
     assert we_left[dedicated] == "r"
     # max-pressure counts what a phase lets go: the through phase serves the shared left too
-    spec = topo.traffic_spec(10.0, 3.0)
+    spec = topo.traffic_spec(10.0)
     index = topo.lane_index()
     served = {(m.in_lane, m.out_lane) for m in spec.phase_movements[1][0]}
     assert (index["E_J2_1"], index["J2_S2_0"]) in served

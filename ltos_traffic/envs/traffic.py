@@ -17,9 +17,6 @@ Global state: all observations concatenated, ``N * D``.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from ltos_traffic.errors import UserError
@@ -88,14 +85,13 @@ class TrafficEnv:
             n_actions=N_PHASES,
             adjacency=topo.adjacency,
             episode_steps=scenario.episode_steps,
-            traffic=topo.traffic_spec(scenario.decision_interval_s, scenario.yellow_s),
+            traffic=topo.traffic_spec(scenario.decision_interval_s),
         )
         self.sim = SumoSimulator(
             self.files.net_file,
             self.files.route_files,
             lanes=topo.lanes,
             tls_ids=topo.agent_ids,
-            end_s=scenario.episode_seconds,
             begin_s=scenario.begin_s,
             additional_files=self.files.additional_files,
             backend=backend,
@@ -254,15 +250,6 @@ class TrafficEnv:
             teleports=trips.teleports,
             sim_seconds=seconds,
         )
-
-    def info(self) -> dict[str, Any]:
-        """Readable facts for logs: files, agent count, lanes."""
-        return {
-            "net_file": str(self.files.net_file),
-            "route_files": [str(Path(r)) for r in self.files.route_files],
-            "agents": self._n,
-            "tracked_lanes": len(self.topology.lanes),
-        }
 
 
 def _mean(values: np.ndarray) -> float:

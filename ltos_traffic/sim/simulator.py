@@ -81,11 +81,9 @@ class TripStats:
     unfinished: np.ndarray
     time_losses: np.ndarray
     unfinished_time_losses: np.ndarray
-    loaded: int
     departed: int
     waiting_to_insert: int
     teleports: int
-    end_time_s: float
     depart_delay_s: float = 0.0
     insert_wait_s: float = 0.0
 
@@ -98,8 +96,6 @@ class SumoSimulator:
         route_files: SUMO ``.rou.xml`` files.
         lanes: ids of the lanes whose counts :meth:`read` returns, in order.
         tls_ids: ids of the traffic lights :meth:`set_states` addresses, in order.
-        end_s: simulated seconds per episode (vehicles still running then are
-            reported as unfinished).
         begin_s: SUMO time at which the simulation begins, seconds.
         additional_files: SUMO additional files (signal programs, vehicle types, ...).
         backend: ``"libsumo"`` (default) or ``"traci"``.
@@ -115,7 +111,6 @@ class SumoSimulator:
         *,
         lanes: Sequence[str],
         tls_ids: Sequence[str],
-        end_s: float,
         begin_s: float = 0.0,
         additional_files: Sequence[Path] = (),
         backend: str = "libsumo",
@@ -129,7 +124,6 @@ class SumoSimulator:
         self.route_files = tuple(Path(r) for r in route_files)
         self.lanes = list(lanes)
         self.tls_ids = list(tls_ids)
-        self.end_s = float(end_s)
         self.begin_s = float(begin_s)
         self.additional_files = tuple(Path(a) for a in additional_files)
         self.gui = gui
@@ -348,10 +342,6 @@ class SumoSimulator:
         except Exception as exc:
             self._fail(exc)
 
-    def traci_connection(self) -> Any:
-        """The raw connection (GUI helpers only, e.g. screenshots); ``None`` on libsumo."""
-        return self._api if self.backend == "traci" else None
-
     def _require(self) -> Any:
         if self._api is None:
             raise SimulationError("SUMO is not running: call start(seed) first")
@@ -536,7 +526,7 @@ class _Worker:
 
 def _serve(requests: Connection, answers: Connection) -> None:
     """The worker's loop: requests of one parent :class:`SumoSimulator` until ``exit``."""
-    sim = SumoSimulator(Path(), (), lanes=(), tls_ids=(), end_s=0.0)
+    sim = SumoSimulator(Path(), (), lanes=(), tls_ids=())
     failed = ""  # the error of a request that was not answered
     while True:
         try:
@@ -549,7 +539,7 @@ def _serve(requests: Connection, answers: Connection) -> None:
             if operation == "start":
                 failed = ""
                 cmd, lanes, tls_ids = args
-                sim = SumoSimulator(Path(), (), lanes=lanes, tls_ids=tls_ids, end_s=0.0)
+                sim = SumoSimulator(Path(), (), lanes=lanes, tls_ids=tls_ids)
                 sim._launch(cmd)
                 answers.send_bytes(b"K")
             elif operation == "close":
@@ -587,7 +577,7 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
     unfinished: list[float] = []
     losses: list[float] = []
     unfinished_losses: list[float] = []
-    end_time = depart_delay = insert_wait = 0.0
+    depart_delay = insert_wait = 0.0
     if tripinfo.is_file():
         for _, el in ET.iterparse(tripinfo):
             if el.tag != "tripinfo":
@@ -601,18 +591,16 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
                 durations.append(duration)
                 waits.append(float(el.get("waitingTime", "0")))
                 losses.append(loss)
-                end_time = max(end_time, arrival)
             elif math.isfinite(duration) and float(el.get("depart", "-1")) >= 0:
                 depart_delay += delay
                 unfinished.append(duration)
                 unfinished_losses.append(loss)
             el.clear()
-    loaded = departed = waiting = teleports = 0
+    departed = waiting = teleports = 0
     if statistics.is_file():
         root = ET.parse(statistics).getroot()
         veh = root.find("vehicles")
         if veh is not None:
-            loaded = int(veh.get("loaded", "0"))
             departed = int(veh.get("inserted", "0"))
             waiting = int(veh.get("waiting", "0"))
         trips = root.find("vehicleTripStatistics")
@@ -627,11 +615,9 @@ def parse_outputs(tripinfo: Path, statistics: Path) -> TripStats:
         unfinished=np.asarray(unfinished, dtype=np.float64),
         time_losses=np.asarray(losses, dtype=np.float64),
         unfinished_time_losses=np.asarray(unfinished_losses, dtype=np.float64),
-        loaded=loaded,
         departed=departed,
         waiting_to_insert=waiting,
         teleports=teleports,
-        end_time_s=end_time,
         depart_delay_s=depart_delay,
         insert_wait_s=insert_wait,
     )

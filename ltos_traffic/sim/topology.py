@@ -103,7 +103,7 @@ class Topology:
         """Lane id -> index into :attr:`lanes`."""
         return {lane: k for k, lane in enumerate(self.lanes)}
 
-    def traffic_spec(self, decision_interval_s: float, yellow_s: float) -> TrafficSpec:
+    def traffic_spec(self, decision_interval_s: float) -> TrafficSpec:
         """The :class:`TrafficSpec` that classical controllers use."""
         index = self.lane_index()
         movements = []
@@ -125,7 +125,6 @@ class Topology:
                 tuple(index[lane] for lane in x.incoming) for x in self.intersections
             ),
             decision_interval_s=decision_interval_s,
-            yellow_s=yellow_s,
         )
 
 
