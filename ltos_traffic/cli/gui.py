@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ltos_traffic.cli.options import network_options
+from ltos_traffic.cli.options import ScenarioOptions, network_options
 from ltos_traffic.errors import UserError
-from ltos_traffic.scenario import resolve_scenario
 
 
 @click.command("gui")
@@ -48,10 +47,7 @@ from ltos_traffic.scenario import resolve_scenario
     help="Override a controller hyperparameter (repeatable).",
 )
 def gui_cmd(
-    net: str,
-    routes: tuple[str, ...],
-    begin: float | None,
-    scenario: str | None,
+    where: ScenarioOptions,
     controller: str,
     checkpoint: str | None,
     seed: int,
@@ -59,7 +55,6 @@ def gui_cmd(
     screenshot: str | None,
     delay_ms: int,
     sets: tuple[str, ...],
-    data_dir: str | None,
 ) -> None:
     """Watch a controller drive sumo-gui; each signal shows its current phase by name."""
     from ltos_traffic.experiments.gui import watch
@@ -68,7 +63,7 @@ def gui_cmd(
         raise UserError("--screenshot needs --seconds (when to take it)")
     if delay_ms < 0:
         raise UserError(f"--delay must be >= 0, got {delay_ms}")
-    scen = resolve_scenario(net, routes, scenario, begin=begin)
+    scen = where.resolve()
     result = watch(
         scen,
         controller,
@@ -78,7 +73,7 @@ def gui_cmd(
         screenshot=screenshot,
         delay_ms=delay_ms,
         overrides=sets,
-        data_dir=data_dir,
+        data_dir=where.data_dir,
     )
     click.echo(
         f"{controller} drove {result.sim_time_s:.0f} s ({result.decisions} decisions), "

@@ -7,11 +7,13 @@ while ``cli`` imports the command modules. ``--net``/``--routes``/``--scenario``
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, fields
 from typing import Any
 
 import click
 
-from ltos_traffic.scenario import Scenario
+from ltos_traffic.scenario import Scenario, resolve_scenario
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -48,11 +50,66 @@ SECONDS_OPTION = click.option(
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ScenarioOptions:
+    """``--net``, ``--routes``, ``--begin``, ``--scenario``, ``--data-dir``: what a command runs on.
+
+    Commands decorated with :func:`network_options` receive one of these as ``where``.
+    """
+
+    net: str
+    routes: tuple[str, ...]
+    begin: float | None
+    scenario: str | None
+    data_dir: str | None
+
+    def resolve(self, seconds: float | None = None) -> Scenario:
+        """The scenario these options name (``seconds``: the episode length, if given)."""
+        return resolve_scenario(
+            self.net, self.routes, self.scenario, begin=self.begin, seconds=seconds
+        )
+
+
+@dataclass(frozen=True)
+class RunOptions(ScenarioOptions):
+    """The options ``run`` and ``train`` share: the scenario plus ``--controller``,
+    ``--seconds``, ``--seed``, ``--out`` and ``--set``.
+
+    Commands decorated with :func:`common_options` receive one of these as ``opts``.
+    """
+
+    controller: str | None
+    seconds: float | None
+    seed: int
+    out: str
+    sets: tuple[str, ...]
+
+    def resolve(self, seconds: float | None = None) -> Scenario:
+        """The scenario, with ``--seconds`` unless ``seconds`` is given."""
+        return super().resolve(self.seconds if seconds is None else seconds)
+
+
+def _collected(cls: type, argument: str, options: list[Any]) -> Any:
+    """A decorator adding ``options`` to a command and handing their values to it as one
+    ``cls`` object, keyword ``argument`` (the other options stay keywords)."""
+    keys = [f.name for f in fields(cls)]
+
+    def decorate(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            values = {key: kwargs.pop(key) for key in keys}
+            return fn(**{argument: cls(**values)}, **kwargs)
+
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def network_options(fn: Any) -> Any:
-    """The options that choose the scenario (every command that runs one)."""
-    for option in reversed(NETWORK_OPTIONS):
-        fn = option(fn)
-    return fn
+    """The options that choose the scenario, as ``where: ScenarioOptions``."""
+    return _collected(ScenarioOptions, "where", list(NETWORK_OPTIONS))(fn)
 
 
 def default_controller(controller: str | None, scenario: Scenario, *, training: bool) -> str:
@@ -72,7 +129,7 @@ def default_controller(controller: str | None, scenario: Scenario, *, training: 
 
 
 def common_options(fn: Any) -> Any:
-    """Options shared by ``run`` and ``train``: the scenario, controller, seed, output."""
+    """Options shared by ``run`` and ``train``, as ``opts: RunOptions``."""
     options = [
         *NETWORK_OPTIONS,
         click.option("--controller", default=None,
@@ -84,6 +141,4 @@ def common_options(fn: Any) -> Any:
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="Override a controller hyperparameter (repeatable)."),
     ]  # fmt: skip
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return _collected(RunOptions, "opts", options)(fn)

@@ -11,11 +11,11 @@ import click
 
 from ltos_traffic.cli.options import (
     SECONDS_OPTION,
+    ScenarioOptions,
     format_table,
     network_options,
 )
 from ltos_traffic.errors import UserError
-from ltos_traffic.scenario import resolve_scenario
 
 if TYPE_CHECKING:
     from ltos_traffic.report import Report
@@ -84,16 +84,12 @@ def _print_summary(report: Report) -> None:
 @SECONDS_OPTION
 @click.option("--out", required=True, help="Root of the run directories; the report goes here too.")
 def compare_cmd(
-    net: str,
-    routes: tuple[str, ...],
-    begin: float | None,
-    scenario: str | None,
+    where: ScenarioOptions,
     controllers: str | None,
     seeds: str,
     train_episodes: int | None,
     seconds: float | None,
     out: str,
-    data_dir: str | None,
 ) -> None:
     """Run every controller and seed (reusing finished runs), then write a report.
 
@@ -107,7 +103,7 @@ def compare_cmd(
 
     if train_episodes is not None and train_episodes < 0:
         raise UserError(f"--train-episodes must be >= 0, got {train_episodes}")
-    scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
+    scen = where.resolve(seconds)
     if controllers is None:
         controllers = (
             DEFAULT_CONTROLLERS if scen.kind == "traffic" else DEFAULT_GRIDWORLD_CONTROLLERS
@@ -120,7 +116,7 @@ def compare_cmd(
         seed_list,
         Path(out),
         train_episodes=train_episodes,
-        data_dir=data_dir,
+        data_dir=where.data_dir,
         progress=sys.stderr.isatty(),
         log=lambda line: click.echo(line, err=True),
     )

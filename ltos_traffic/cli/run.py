@@ -10,12 +10,13 @@ from pathlib import Path
 import click
 
 from ltos_traffic.cli.options import (
+    RunOptions,
     common_options,
     default_controller,
     format_table,
 )
 from ltos_traffic.errors import UserError
-from ltos_traffic.scenario import NET_ALIASES, load_scenario, resolve_scenario, scenario_names
+from ltos_traffic.scenario import NET_ALIASES, load_scenario, scenario_names
 from ltos_traffic.types import EpisodeMetrics
 
 SUMMARY_KEYS = (
@@ -84,16 +85,7 @@ def _describe(cls: type, classes: list[type]) -> str:
     "--backend", type=click.Choice(["libsumo", "traci"]), default="libsumo", show_default=True
 )
 def run_cmd(
-    net: str,
-    routes: tuple[str, ...],
-    begin: float | None,
-    scenario: str | None,
-    controller: str | None,
-    seconds: float | None,
-    seed: int,
-    out: str,
-    sets: tuple[str, ...],
-    data_dir: str | None,
+    opts: RunOptions,
     episodes: int | None,
     checkpoint: str | None,
     train: bool,
@@ -109,16 +101,17 @@ def run_cmd(
 
     if episodes is not None and episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {episodes}")
-    scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
-    controller = default_controller(controller, scen, training=False)
+    scen = opts.resolve()
+    controller = default_controller(opts.controller, scen, training=False)
+    seed = opts.seed
     started = time.perf_counter()
     summary = experiment.run(
         scen,
         controller,
         seed=seed,
-        out_root=Path(out),
-        overrides=sets,
-        data_dir=data_dir,
+        out_root=Path(opts.out),
+        overrides=opts.sets,
+        data_dir=opts.data_dir,
         episodes=episodes,
         checkpoint=checkpoint,
         gui=gui,

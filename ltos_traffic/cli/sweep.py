@@ -9,10 +9,9 @@ from typing import Any
 
 import click
 
-from ltos_traffic.cli.options import SECONDS_OPTION, network_options
+from ltos_traffic.cli.options import SECONDS_OPTION, ScenarioOptions, network_options
 from ltos_traffic.cli.report import _names, _seeds
 from ltos_traffic.errors import UserError
-from ltos_traffic.scenario import resolve_scenario
 
 
 @click.command("sweep")
@@ -55,11 +54,7 @@ from ltos_traffic.scenario import resolve_scenario
 )
 @click.option("--out", default="runs", show_default=True, help="Root of run directories.")
 def sweep_cmd(
-    net: str,
-    routes: tuple[str, ...],
-    begin: float | None,
-    scenario: str | None,
-    data_dir: str | None,
+    where: ScenarioOptions,
     controllers: str,
     seeds: str,
     backend: str,
@@ -81,13 +76,12 @@ def sweep_cmd(
         raise UserError(f"--episodes must be >= 0, got {episodes}")
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
-    scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
+    scen = where.resolve(seconds)
     jobs = job_grid(
         scen, _names(controllers), _seeds(seeds), Path(out),
-        overrides=sets, episodes=episodes, data_dir=data_dir,
+        overrides=sets, episodes=episodes, data_dir=where.data_dir,
     )  # fmt: skip
-    where = address or "this machine"
-    click.echo(f"{len(jobs)} jobs on {backend} ({where})", err=True)
+    click.echo(f"{len(jobs)} jobs on {backend} ({address or 'this machine'})", err=True)
 
     def done(job: Job, summary: dict[str, Any]) -> None:
         tt = summary.get("avg_travel_time_s", math.nan)

@@ -11,11 +11,10 @@ from typing import Any
 
 import click
 
-from ltos_traffic.cli.options import common_options, default_controller
+from ltos_traffic.cli.options import RunOptions, common_options, default_controller
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiments import rundir
 from ltos_traffic.experiments.checkpoint import CHECKPOINT
-from ltos_traffic.scenario import resolve_scenario
 
 
 @click.command("train")
@@ -40,16 +39,7 @@ from ltos_traffic.scenario import resolve_scenario
     "for traffic and a controller that supports it, else 1; --resume keeps the run's count.",
 )
 def train_cmd(
-    net: str,
-    routes: tuple[str, ...],
-    begin: float | None,
-    scenario: str | None,
-    controller: str | None,
-    seconds: float | None,
-    seed: int,
-    out: str,
-    sets: tuple[str, ...],
-    data_dir: str | None,
+    opts: RunOptions,
     episodes: int | None,
     resume: bool,
     workers: int | None,
@@ -62,12 +52,13 @@ def train_cmd(
         raise UserError(f"--workers must be at least 1, got {workers}")
     if episodes is not None and episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {episodes}")
-    scen = resolve_scenario(net, routes, scenario, begin=begin, seconds=seconds)
-    controller = default_controller(controller, scen, training=True)
+    scen = opts.resolve()
+    controller = default_controller(opts.controller, scen, training=True)
+    seed = opts.seed
     n = episodes if episodes is not None else experiment.default_episodes(scen)
-    traffic_options: dict[str, Any] = {"data_dir": data_dir, "backend": "libsumo"}
+    traffic_options: dict[str, Any] = {"data_dir": opts.data_dir, "backend": "libsumo"}
     out_dir, env, ctrl = experiment.open_run(
-        scen, controller, seed=seed, out_root=Path(out), overrides=sets,
+        scen, controller, seed=seed, out_root=Path(opts.out), overrides=opts.sets,
         traffic_options=traffic_options,
     )  # fmt: skip
     started = time.perf_counter()
