@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ltos_traffic.errors import UserError
 from ltos_traffic.scenario import Scenario, resolve_scenario
 
 
@@ -142,3 +143,24 @@ def common_options(fn: Any) -> Any:
                      help="Override a controller hyperparameter (repeatable)."),
     ]  # fmt: skip
     return _collected(RunOptions, "opts", options)(fn)
+
+
+def parse_names(text: str) -> list[str]:
+    """``--controllers a,b``: the names, in order, without repeats."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError(
+            "--controllers needs at least one name, e.g. --controllers max_pressure,ltos"
+        )
+    return list(dict.fromkeys(names))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds 0,1,2``: the seeds."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise UserError("--seeds needs at least one seed, e.g. --seeds 0,1,2")
+    return list(dict.fromkeys(seeds))

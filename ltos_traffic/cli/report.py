@@ -14,6 +14,8 @@ from ltos_traffic.cli.options import (
     ScenarioOptions,
     format_table,
     network_options,
+    parse_names,
+    parse_seeds,
 )
 from ltos_traffic.errors import UserError
 
@@ -24,25 +26,6 @@ if TYPE_CHECKING:
 # controllers with shipped checkpoints; max-pressure and fixed-time need traffic
 DEFAULT_CONTROLLERS = "random,fixed_time,max_pressure,ltos,fixed_ltos,dgn,dqn"
 DEFAULT_GRIDWORLD_CONTROLLERS = "random,ltos,fixed_ltos,dgn,dqn"
-
-
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise UserError(
-            "--controllers needs at least one name, e.g. --controllers max_pressure,ltos"
-        )
-    return list(dict.fromkeys(names))
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--seeds must be comma-separated integers, got {text!r}") from None
-    if not seeds:
-        raise UserError("--seeds needs at least one seed, e.g. --seeds 0,1,2")
-    return list(dict.fromkeys(seeds))
 
 
 def _print_summary(report: Report) -> None:
@@ -108,7 +91,7 @@ def compare_cmd(
         controllers = (
             DEFAULT_CONTROLLERS if scen.kind == "traffic" else DEFAULT_GRIDWORLD_CONTROLLERS
         )
-    names, seed_list = _names(controllers), _seeds(seeds)
+    names, seed_list = parse_names(controllers), parse_seeds(seeds)
     started = time.perf_counter()
     dirs = ensure_runs(
         scen,
@@ -133,6 +116,6 @@ def report_cmd(run_dirs: tuple[str, ...], out: str, controllers: str | None) -> 
     """Rebuild the report from existing run directories (or folders of them); nothing runs."""
     from ltos_traffic.report import build_report, load_runs
 
-    order = _names(controllers) if controllers else ()
+    order = parse_names(controllers) if controllers else ()
     report = build_report(load_runs(list(run_dirs)), Path(out), order=order)
     _print_summary(report)

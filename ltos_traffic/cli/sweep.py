@@ -9,8 +9,13 @@ from typing import Any
 
 import click
 
-from ltos_traffic.cli.options import SECONDS_OPTION, ScenarioOptions, network_options
-from ltos_traffic.cli.report import _names, _seeds
+from ltos_traffic.cli.options import (
+    SECONDS_OPTION,
+    ScenarioOptions,
+    network_options,
+    parse_names,
+    parse_seeds,
+)
 from ltos_traffic.errors import UserError
 
 
@@ -78,7 +83,7 @@ def sweep_cmd(
         raise UserError(f"--workers must be at least 1, got {workers}")
     scen = where.resolve(seconds)
     jobs = job_grid(
-        scen, _names(controllers), _seeds(seeds), Path(out),
+        scen, parse_names(controllers), parse_seeds(seeds), Path(out),
         overrides=sets, episodes=episodes, data_dir=where.data_dir,
     )  # fmt: skip
     click.echo(f"{len(jobs)} jobs on {backend} ({address or 'this machine'})", err=True)

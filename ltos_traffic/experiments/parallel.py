@@ -50,7 +50,7 @@ from ltos_traffic.envs.base import NetworkedEnv
 from ltos_traffic.errors import UserError
 from ltos_traffic.experiments import rundir, training
 from ltos_traffic.experiments.checkpoint import save_checkpoint
-from ltos_traffic.experiments.runner import EpisodeResult, SharingMeter, _queue_point
+from ltos_traffic.experiments.runner import EpisodeResult, SharingMeter, queue_point
 from ltos_traffic.experiments.seeds import episode_seed
 from ltos_traffic.scenario import Scenario
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, Transition
@@ -202,7 +202,7 @@ def _run_one(payload: bytes, run_seed: int, env_seed: int, explore: bool) -> Rol
         acting.append(export() if export is not None else None)
         nxt = env.step(actions)
         transitions.append(Transition(step, actions, nxt))
-        curve.append(_queue_point(nxt))
+        curve.append(queue_point(nxt))
         step = nxt
     metrics = env.episode_metrics()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -65,7 +65,7 @@ def run_episode(
         if on_step is not None:
             on_step(step, actions)
         next_step = env.step(actions)
-        curve.append(_queue_point(next_step))
+        curve.append(queue_point(next_step))
         if next_step.lanes is not None:
             halting = -next_step.reward.astype(np.float64)
             agent_queue = halting if agent_queue is None else agent_queue + halting
@@ -163,7 +163,7 @@ class SharingMeter:
         }
 
 
-def _queue_point(step: TimeStep) -> float:
+def queue_point(step: TimeStep) -> float:
     if step.lanes is not None:
         return float(-step.reward.mean()) if step.reward.size else 0.0
     return float(step.reward.mean()) if step.reward.size else 0.0
