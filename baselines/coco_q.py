@@ -41,13 +41,13 @@ import numpy as np
 import torch
 
 from ltos_traffic.controllers.base import register
-from ltos_traffic.envs.prisoner import OBS_DIM, OBS_FIRST_STEP, OBS_OWN_COOPERATED
 from ltos_traffic.errors import UserError
 from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
 from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
 N_STATES = 5  # first step, then last joint action (CC, CD, DC, DD) of the pair
+READS = ("own_cooperated", "first_step")  # observation columns read (EnvSpec.obs_names)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class CocoQ:
 
     def __init__(self, spec: EnvSpec, config: CocoQConfig, seed: int) -> None:
         """Zero tables for every edge; raises :class:`UserError` off the prisoner scenario."""
-        if spec.traffic is not None or spec.n_actions != 2 or spec.obs_dim != OBS_DIM:
+        if spec.traffic is not None or spec.n_actions != 2 or not set(READS) <= set(spec.obs_names):
             raise UserError(
                 f"coco_q is tabular and only fits the prisoner scenario (2 actions, its "
                 f"observation); {spec.name} has {spec.n_actions} actions and "
@@ -117,6 +117,7 @@ class CocoQ:
         self.spec = spec
         self.config = config
         self.seed = seed
+        self.own_col, self.first_step_col = (spec.obs_names.index(name) for name in READS)
         self.rng = np.random.default_rng(seed)
         first, second = np.nonzero(np.triu(spec.adjacency, k=1))
         self.first = first.astype(np.int64)  # (E,) lower-index agent of each edge
@@ -130,9 +131,9 @@ class CocoQ:
 
     def edge_states(self, obs: np.ndarray) -> np.ndarray:
         """``(E,)`` state index of every edge from prisoner observations ``(N, D)``."""
-        defected = obs[:, OBS_OWN_COOPERATED] < 0.5
+        defected = obs[:, self.own_col] < 0.5
         joint = 1 + 2 * defected[self.first] + defected[self.second]
-        return np.where(obs[self.first, OBS_FIRST_STEP] > 0.5, 0, joint).astype(np.int64)
+        return np.where(obs[self.first, self.first_step_col] > 0.5, 0, joint).astype(np.int64)
 
     def action_scores(self, obs: np.ndarray) -> np.ndarray:
         """``(N, 2)``: per agent and own action, the summed best edge totals ``Q_1 + Q_2``."""

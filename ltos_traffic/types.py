@@ -72,6 +72,9 @@ class EnvSpec:
             diagonal is ``False`` (use :func:`neighbourhood` for "incl. itself").
         episode_steps: decision steps in one episode.
         traffic: traffic-specific layout, ``None`` for the grid-world scenarios.
+        obs_names: names of the ``D`` observation columns, where an environment
+            declares them (prisoner: ``own_cooperated``, ``first_step``, ...) for
+            controllers that read particular columns (tabular Coco-Q); empty otherwise.
     """
 
     name: str
@@ -82,6 +85,7 @@ class EnvSpec:
     adjacency: np.ndarray
     episode_steps: int
     traffic: TrafficSpec | None = None
+    obs_names: tuple[str, ...] = ()
 
     @property
     def n_agents(self) -> int:

@@ -33,12 +33,13 @@ from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
 COOPERATE = 0
 DEFECT = 1
 
-# Observation layout (indices into ``obs[i]``), shared with tabular Coco-Q.
+# Observation layout (indices into ``obs[i]``), declared to controllers as EnvSpec.obs_names.
 OBS_OWN_COOPERATED = 0
 OBS_NEIGHBOURS_COOPERATED = 1
 OBS_FIRST_STEP = 2
 OBS_ELAPSED = 3
 OBS_DIM = 4
+OBS_NAMES = ("own_cooperated", "neighbours_cooperated", "first_step", "elapsed")
 
 TOPOLOGIES = ("line", "ring")
 
@@ -95,6 +96,7 @@ class PrisonerEnv:
             adjacency=self.adjacency.copy(),
             episode_steps=scenario.episode_steps,
             traffic=None,
+            obs_names=OBS_NAMES,
         )
         self._t = 0
         self._last = np.zeros(n, dtype=np.int64)
