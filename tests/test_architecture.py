@@ -148,5 +148,17 @@ def test_the_package_never_imports_baselines_except_by_discovery():
     assert offenders == set()
 
 
+def test_controllers_know_environments_only_through_their_spec():
+    """Algorithms read ``EnvSpec``/``TimeStep`` (``ltos_traffic.types``), never an environment."""
+    graph = _graph()
+    algorithms = [m for m in graph if m.startswith(("baselines", "ltos_traffic.controllers"))]
+    offenders = {
+        m
+        for m in algorithms
+        if any(t.startswith(("ltos_traffic.envs", "ltos_traffic.sim")) for t in graph[m])
+    }
+    assert offenders == set()
+
+
 def test_the_checker_sees_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
