@@ -35,7 +35,9 @@ class Controller(Protocol):
     * ``parallel_rollouts``: ``True`` when ``observe`` needs nothing but the
       transition (and, for a :class:`KeepsActingState` controller, its acting
       state), so episodes may be acted in worker processes
-      (:mod:`ltos_traffic.experiments.parallel`).
+      (:mod:`ltos_traffic.experiments.parallel`). Such a controller draws its
+      exploration from ``self.rng`` (numpy ``Generator``) and ``self.generator``
+      (torch ``Generator``), which the workers reseed for every episode.
 
     Optional capabilities are the small protocols below (:class:`Explores`,
     :class:`SharesRewards`, :class:`KeepsActingState`); the runner, training and
@@ -83,7 +85,9 @@ class SharesRewards(Protocol):
     The runner's :class:`~ltos_traffic.experiments.runner.SharingMeter` averages the
     greedy weights over an episode (``self_weight`` in ``episodes.csv`` and
     ``summary.json``), the evaluation writes them to ``weights.csv`` and the report
-    draws them on the map.
+    draws them on the map. The meter reads the weights every
+    ``config.hl_action_interval`` decisions (the weights then held; every decision
+    when the config has no such field).
     """
 
     nbr_index: Any  # (N, K) neighbour indices, slot 0 the agent itself
