@@ -41,12 +41,13 @@ def open_run(
     GUI), used only for traffic scenarios. Returns ``(out_dir, env, controller)``;
     the caller closes ``env``.
     """
-    seed_everything(seed)
-    sets = parse_set_options(list(overrides))
+    parse_set_options(list(overrides))  # a malformed --set fails before the directory is made
     out_dir = rundir.ensure_writable_dir(
         rundir.run_dir(out_root, scenario.name, controller_name, seed)
     )
-    env, controller = _env_and_controller(scenario, controller_name, seed, sets, traffic_options)
+    env, controller = make_run(
+        scenario, controller_name, seed=seed, overrides=overrides, traffic_options=traffic_options
+    )
     return out_dir, env, controller
 
 
@@ -58,20 +59,13 @@ def make_run(
     overrides: Sequence[str] = (),
     traffic_options: dict[str, Any] | None = None,
 ) -> tuple[Any, Any]:
-    """:func:`open_run` without a run directory (evaluations, the GUI): ``(env, controller)``."""
+    """Seed, then make the environment and the controller of one run: ``(env, controller)``.
+
+    The common set-up of :func:`open_run`, shipped-checkpoint evaluations and the GUI;
+    the environment is closed again when the controller cannot be made.
+    """
     seed_everything(seed)
     sets = parse_set_options(list(overrides))
-    return _env_and_controller(scenario, controller_name, seed, sets, traffic_options)
-
-
-def _env_and_controller(
-    scenario: Scenario,
-    controller_name: str,
-    seed: int,
-    sets: dict[str, str],
-    traffic_options: dict[str, Any] | None,
-) -> tuple[Any, Any]:
-    """The environment, then the controller for its spec; the environment is closed on failure."""
     env = make_env(scenario, **env_options(scenario, traffic_options))
     try:
         controller = make_controller(
@@ -104,7 +98,8 @@ def run(
     A learning controller with neither ``checkpoint`` nor ``episodes`` nor
     ``train`` nor hyperparameter ``overrides`` (which the shipped policy was not
     trained with) uses the checkpoint shipped for its scenario when there is one
-    (:mod:`ltos_traffic.experiments.shipped`); the summary says so under ``"checkpoint"``.
+    (:func:`~ltos_traffic.experiments.checkpoint.shipped_path`); the summary says so under
+    ``"checkpoint"``.
 
     Writes ``config.json``, ``episodes.csv``, ``steps.csv`` and ``summary.json``
     into ``out_root/<scenario>/<controller>/seed<seed>/``.
