@@ -15,6 +15,7 @@ from ltos_traffic.controllers.ltos import (
     shaped_rewards,
     sharing_matrix,
 )
+from ltos_traffic.errors import UserError
 from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.learning.dgn import DGNNet
 from ltos_traffic.types import neighbourhood
@@ -282,3 +283,34 @@ def test_decomposed_td_fits_each_component_to_its_senders_raw_reward() -> None:
         q = ltos.q_net(torch.from_numpy(batch.obs), edges).gather(-1, actions[:, :, 0])
     shaped = shaped_rewards(matrix, reward)
     assert float((q.squeeze(-1) - shaped).abs().mean()) < 0.1 * float(shaped.abs().mean())
+
+
+def test_trust_region_holds_a_round_to_the_bound_and_is_off_by_default() -> None:
+    """``hl_max_shift`` pulls a big round back to the bound; 0 leaves the round untouched."""
+
+    def one_round(**overrides: object) -> tuple[LToS, dict[str, float], np.ndarray]:
+        env = RingEnv()
+        ctrl = make_learner("ltos", env, hl_lr=0.5, hl_optimizer="sgd", **overrides)
+        for ep in range(3):
+            run_episode(env, ctrl, seed=ep, explore=True, learn=True)
+        with torch.no_grad():  # a critic that clearly depends on the received weights
+            first = ctrl.q_net.encoder[0]
+            assert isinstance(first, torch.nn.Linear)
+            k = ctrl.nbr_index.shape[1]
+            gen = torch.Generator().manual_seed(0)
+            first.weight[:, -k:] = torch.randn((first.weight.shape[0], k), generator=gen) * 3
+        torch.manual_seed(1)
+        np.random.seed(1)
+        ctrl.rng = np.random.default_rng(1)
+        stats = ctrl._update_sharing()
+        return ctrl, stats, ctrl.sharing_weights(_obs(env, 0))
+
+    _, free, free_weights = one_round()
+    assert free["hl_shift_scale"] == 1.0 and free["hl_shift"] > 0.05
+    bound = free["hl_shift"] / 4
+    _, stats, held_weights = one_round(hl_max_shift=bound)
+    assert 0.0 < stats["hl_shift_scale"] < 1.0
+    assert stats["hl_shift"] <= bound + 1e-6 and stats["hl_shift"] > 0.8 * bound
+    assert np.abs(held_weights - free_weights).max() > 1e-3
+    with pytest.raises(UserError, match="hl_max_shift"):
+        make_learner("ltos", RingEnv(), hl_max_shift=1.5)

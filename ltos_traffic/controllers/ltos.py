@@ -97,6 +97,10 @@ class LToSConfig(DGNConfig):
     hl_lr: float = 1e-3  # high-level learning rate (Table 5: 1e-1 / 1e-4 / 1e-3 / 1e-3)
     hl_lr_decay: float = 0.95  # lr factor per training round (release: 0.95; Table 5: none, 1.0)
     hl_optimizer: str = "adam"  # high-level optimiser (release: Adam; Table 5: SGD everywhere)
+    hl_max_shift: float = 0.0  # trust region per round, 0 = off (ours): the mean share of an
+    # agent's reward that changes hands, 1/2 sum_j |w_ij(after) - w_ij(before)| over the
+    # round's observations, is held to at most this by pulling phi back towards its pre-round
+    # parameters
     hl_tau: float = 0.1  # soft update of the target high level per step (ours: Table 4's tau)
     hl_noise: str = "ou"  # "ou" | "eps_gaussian" | "none" (Table 5: ε+Gaussian prisoner, else OU)
     hl_noise_sigma: float = 0.25  # noise scale on the logits (Table 5: 1 / 0.025 / 0.25 / 0.25)
@@ -124,6 +128,8 @@ class LToSConfig(DGNConfig):
             raise ValueError(f"q_weights must be one of {Q_WEIGHTS}")
         if self.hl_epochs < 1 or not 0.0 < self.hl_lr_decay <= 1.0 or self.hl_target_noise < 0:
             raise ValueError("hl_epochs must be >= 1, hl_lr_decay in (0, 1], hl_target_noise >= 0")
+        if not 0.0 <= self.hl_max_shift <= 1.0:
+            raise ValueError("hl_max_shift must lie in [0, 1] (0 turns the trust region off)")
         if not 0.0 < self.selfishness <= 1.0:
             raise ValueError("selfishness must lie in (0, 1]")
         if min(self.hl_action_interval, self.hl_sample_size, self.hl_batch_size) < 1:
@@ -501,11 +507,55 @@ class LToS(DGNLearner):
         for group in self.hl_optim.param_groups:
             group["lr"] = cfg.hl_lr * cfg.hl_lr_decay**self.training_round
         batches = self.minibatches(cfg.hl_sample_size, cfg.hl_batch_size)
-        values = [self._ddpg_step(b) for _ in range(cfg.hl_epochs) for b in batches]
-        if not values:
+        if not batches:
             return {}
+        obs = torch.from_numpy(np.concatenate([b.obs for b in batches]))
+        before = [p.detach().clone() for p in self._hl_params()]
+        with torch.no_grad():
+            weights_before = self.phi(obs)
+        values = [self._ddpg_step(b) for _ in range(cfg.hl_epochs) for b in batches]
         self.hl_round_count += 1
-        return {"hl_value": float(np.mean(values))}
+        shift, scale = self._limit_shift(obs, weights_before, before)
+        return {"hl_value": float(np.mean(values)), "hl_shift": shift, "hl_shift_scale": scale}
+
+    def _hl_params(self) -> list[torch.Tensor]:
+        return [*self.phi.parameters(), *self.phi_target.parameters()]
+
+    def _shift(self, obs: torch.Tensor, weights_before: torch.Tensor) -> float:
+        """Mean over observations and agents of ``1/2 sum_j |w_ij - w_ij(before)|``."""
+        with torch.no_grad():
+            moved = (self.phi(obs) - weights_before).abs().sum(dim=-1) / 2
+        return float(moved.mean())
+
+    def _limit_shift(
+        self, obs: torch.Tensor, weights_before: torch.Tensor, before: list[torch.Tensor]
+    ) -> tuple[float, float]:
+        """Hold the round's shift to ``hl_max_shift`` (``(shift, scale)``; scale 1: untouched).
+
+        Parameters (phi and its target) are set to ``before + a (after - before)`` with
+        the largest ``a`` in [0, 1] found by bisection whose shift is within the bound.
+        """
+        limit = self.config.hl_max_shift
+        shift = self._shift(obs, weights_before)
+        if limit <= 0.0 or shift <= limit:
+            return shift, 1.0
+        params = self._hl_params()
+        after = [p.detach().clone() for p in params]
+
+        def place(a: float) -> float:
+            with torch.no_grad():
+                for p, old, new in zip(params, before, after, strict=True):
+                    p.copy_(old + a * (new - old))
+            return self._shift(obs, weights_before)
+
+        low, high = 0.0, 1.0
+        for _ in range(20):
+            mid = (low + high) / 2
+            if place(mid) <= limit:
+                low = mid
+            else:
+                high = mid
+        return place(low), low
 
     def _ddpg_step(self, batch: Batch) -> float:
         """One ascent step of phi on ``sum_j max_a q_j(o_j, a; w_j^in(phi))`` (Alg. 1, l. 18-21).
