@@ -35,6 +35,12 @@ Choices the appendix leaves open, stated here:
   ``hl_noise_sigma`` times the low level's current epsilon
   (``hl_sigma_times_eps``).
 * Fixed LToS keeps the initial weights forever (no noise, no high-level updates).
+* ``hl_max_shift`` (ours, off by default): a trust region per high-level round. The
+  round's change of the greedy sharing weights, ``1/2 sum_j |w_ij - w_ij(before)|``
+  averaged over the round's observations and agents, is held to the bound by moving
+  phi (and its target) back along the round's parameter step (bisection). Large
+  rounds change every agent's shaped reward at once and the low level, trained on the
+  old rewards, can break down (measured on congested Shenzhen; README).
 * ``q_decomposed`` (ours, off by default): the shaped reward is linear in the
   received weights, so the low level may be too. :class:`DecomposedQNet` gives
   one component ``Q_i^(k)(o_i, a)`` per neighbourhood slot, each learned by TD on
