@@ -305,8 +305,11 @@ def test_trust_region_holds_a_round_to_the_bound_and_is_off_by_default() -> None
         stats = ctrl._update_sharing()
         return ctrl, stats, ctrl.sharing_weights(_obs(env, 0))
 
-    _, free, free_weights = one_round()
+    _, off, off_weights = one_round()
+    assert "hl_shift" not in off and "hl_shift_scale" not in off  # no trust-region work
+    _, free, free_weights = one_round(hl_max_shift=1.0)  # measures, never binds
     assert free["hl_shift_scale"] == 1.0 and free["hl_shift"] > 0.05
+    np.testing.assert_array_equal(free_weights, off_weights)
     bound = free["hl_shift"] / 4
     _, stats, held_weights = one_round(hl_max_shift=bound)
     assert 0.0 < stats["hl_shift_scale"] < 1.0

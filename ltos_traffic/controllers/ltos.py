@@ -106,7 +106,7 @@ class LToSConfig(DGNConfig):
     hl_max_shift: float = 0.0  # trust region per round, 0 = off (ours): the mean share of an
     # agent's reward that changes hands, 1/2 sum_j |w_ij(after) - w_ij(before)| over the
     # round's observations, is held to at most this by pulling phi back towards its pre-round
-    # parameters
+    # parameters; when on, episodes.csv gets hl_shift and hl_shift_scale per round
     hl_tau: float = 0.1  # soft update of the target high level per step (ours: Table 4's tau)
     hl_noise: str = "ou"  # "ou" | "eps_gaussian" | "none" (Table 5: ε+Gaussian prisoner, else OU)
     hl_noise_sigma: float = 0.25  # noise scale on the logits (Table 5: 1 / 0.025 / 0.25 / 0.25)
@@ -515,14 +515,19 @@ class LToS(DGNLearner):
         batches = self.minibatches(cfg.hl_sample_size, cfg.hl_batch_size)
         if not batches:
             return {}
-        obs = torch.from_numpy(np.concatenate([b.obs for b in batches]))
-        before = [p.detach().clone() for p in self._hl_params()]
-        with torch.no_grad():
-            weights_before = self.phi(obs)
+        bounded = cfg.hl_max_shift > 0.0  # the trust region's work only when it is on
+        if bounded:
+            obs = torch.from_numpy(np.concatenate([b.obs for b in batches]))
+            before = [p.detach().clone() for p in self._hl_params()]
+            with torch.no_grad():
+                weights_before = self.phi(obs)
         values = [self._ddpg_step(b) for _ in range(cfg.hl_epochs) for b in batches]
         self.hl_round_count += 1
-        shift, scale = self._limit_shift(obs, weights_before, before)
-        return {"hl_value": float(np.mean(values)), "hl_shift": shift, "hl_shift_scale": scale}
+        stats = {"hl_value": float(np.mean(values))}
+        if bounded:
+            shift, scale = self._limit_shift(obs, weights_before, before)
+            stats |= {"hl_shift": shift, "hl_shift_scale": scale}
+        return stats
 
     def _hl_params(self) -> list[torch.Tensor]:
         return [*self.phi.parameters(), *self.phi_target.parameters()]
@@ -543,7 +548,7 @@ class LToS(DGNLearner):
         """
         limit = self.config.hl_max_shift
         shift = self._shift(obs, weights_before)
-        if limit <= 0.0 or shift <= limit:
+        if shift <= limit:
             return shift, 1.0
         params = self._hl_params()
         after = [p.detach().clone() for p in params]
