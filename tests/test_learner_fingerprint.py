@@ -26,6 +26,10 @@ from fakes import RingEnv, make_learner, one_torch_thread
 
 pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
+# The LToS schedule of the recording: a round every 4 episodes, no trust region (the traffic
+# defaults since 2026-12-04 are every 20 episodes and hl_max_shift=0.03).
+OLD_SCHEDULE = ("hl_update_every_episodes=4", "hl_max_shift=0")
+
 # (controller, --set overrides) -> ({network: sum of |values| of its state}, losses of episode 4
 # and of episode 5), recorded on main at 9962247 (before the learner changes of issue 16).
 RECORDED: dict[tuple[str, tuple[str, ...]], tuple[dict[str, float], dict[str, float], float]] = {
@@ -34,7 +38,7 @@ RECORDED: dict[tuple[str, tuple[str, ...]], tuple[dict[str, float], dict[str, fl
         {"q_loss": 0.059455957263708115},
         0.04251431599259377,
     ),
-    ("ltos", ()): (
+    ("ltos", OLD_SCHEDULE): (
         {
             "q_net": 502.44213405617666,
             "q_target": 465.6098970498647,
@@ -44,7 +48,7 @@ RECORDED: dict[tuple[str, tuple[str, ...]], tuple[dict[str, float], dict[str, fl
         {"q_loss": 0.03768966719508171, "hl_value": -0.4077001318335533},
         0.031430153734982015,
     ),
-    ("ltos", ("q_decomposed=true",)): (
+    ("ltos", (*OLD_SCHEDULE, "q_decomposed=true")): (
         {
             "q_net": 757.1007359225223,
             "q_target": 715.4093075500987,
@@ -77,7 +81,7 @@ def test_short_training_matches_the_recorded_fingerprint(
         assert _abs_sum(getattr(controller, net)) == pytest.approx(expected, rel=1e-6), net
     recorded = {key: results[3].losses[key] for key in losses_4}  # later keys are diagnostics
     assert recorded == pytest.approx(losses_4, rel=1e-6)
-    if "hl_value" in losses_4:  # the trust region is off by default: the round is untouched
+    if "hl_value" in losses_4:  # the trust region is off: the round is untouched
         assert "hl_shift_scale" not in results[3].losses
     assert results[4].losses["q_loss"] == pytest.approx(q_loss_5, rel=1e-6)
 

@@ -285,7 +285,7 @@ def test_decomposed_td_fits_each_component_to_its_senders_raw_reward() -> None:
     assert float((q.squeeze(-1) - shaped).abs().mean()) < 0.1 * float(shaped.abs().mean())
 
 
-def test_trust_region_holds_a_round_to_the_bound_and_is_off_by_default() -> None:
+def test_trust_region_holds_a_round_to_the_bound_and_0_turns_it_off() -> None:
     """``hl_max_shift`` pulls a big round back to the bound; 0 leaves the round untouched."""
 
     def one_round(**overrides: object) -> tuple[LToS, dict[str, float], np.ndarray]:
@@ -305,7 +305,7 @@ def test_trust_region_holds_a_round_to_the_bound_and_is_off_by_default() -> None
         stats = ctrl._update_sharing()
         return ctrl, stats, ctrl.sharing_weights(_obs(env, 0))
 
-    _, off, off_weights = one_round()
+    _, off, off_weights = one_round(hl_max_shift=0.0)
     assert "hl_shift" not in off and "hl_shift_scale" not in off  # no trust-region work
     _, free, free_weights = one_round(hl_max_shift=1.0)  # measures, never binds
     assert free["hl_shift_scale"] == 1.0 and free["hl_shift"] > 0.05

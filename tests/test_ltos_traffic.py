@@ -24,17 +24,20 @@ pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
 
 
 def test_default_ltos_updates_its_high_level_on_a_short_traffic_run(tmp_path: Path) -> None:
-    """Scenario defaults only: one 4-episode round gives a high-level round that moves w."""
-    scenario = load_scenario("grid2x2").with_timing(seconds=400)
+    """Scenario defaults only: 20 episodes give one high-level round, and it moves w within
+    the trust region."""
+    scenario = load_scenario("grid2x2").with_timing(seconds=200)
     out_dir, env, ltos = open_run(scenario, "ltos", seed=0, out_root=tmp_path)
     assert isinstance(ltos, LToS)
     cfg = ltos.config
-    assert cfg.hl_optimizer == "adam" and cfg.hl_update_every_episodes == 4
+    assert cfg.hl_optimizer == "adam" and cfg.hl_update_every_episodes == 20
+    assert cfg.hl_max_shift == pytest.approx(0.03)
+    assert ltos.schedule_note(19) is not None and ltos.schedule_note(20) is None
     assert cfg.episodes_per_round == 4 and cfg.q_weights == "input"
     obs = np.random.default_rng(0).random((env.spec.n_agents, env.spec.obs_dim), np.float32)
     before = ltos.sharing_weights(obs)
     try:
-        train(env, ltos, out_dir=out_dir, episodes=4, seed=0)
+        train(env, ltos, out_dir=out_dir, episodes=20, seed=0)
     finally:
         env.close()
     assert ltos.hl_round_count == 1
@@ -42,10 +45,13 @@ def test_default_ltos_updates_its_high_level_on_a_short_traffic_run(tmp_path: Pa
     assert ltos.hl_update_count >= cfg.hl_epochs * (batches - 1) > 0
     after = ltos.sharing_weights(obs)
     assert np.abs(after - before).max() > 1e-3  # visibly, not the 2e-4 of one SGD round
-    # Exploration decays per 4-episode round: all four episodes explored at eps_start.
+    # Exploration decays per 4-episode round: the first four episodes explored at eps_start.
     with (out_dir / "episodes.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [float(r["epsilon"]) for r in rows] == [cfg.eps_start] * 4
+    eps = [float(r["epsilon"]) for r in rows]
+    assert eps[:4] == [cfg.eps_start] * 4 and eps[4] < eps[3] and eps[4:8] == [eps[4]] * 4
+    assert [r["hl_shift"] != "" for r in rows] == [False] * 19 + [True]
+    assert 0.0 < float(rows[-1]["hl_shift"]) <= cfg.hl_max_shift * 1.01
     for row in rows:
         low, mean, high = (float(row[k]) for k in ("self_weight_min", "self_weight",
                                                    "self_weight_max"))  # fmt: skip
@@ -118,3 +124,15 @@ def test_bad_high_level_settings_are_one_line_errors(
     )  # fmt: skip
     assert result.exit_code != 0
     assert message in str(result.exception) or message in result.output
+
+
+def test_a_run_too_short_for_a_high_level_round_says_so(tmp_path: Path) -> None:
+    args = ["--net", "grid2x2", "--controller", "ltos", "--seconds", "60", "--out", str(tmp_path)]
+    short = CliRunner().invoke(cli, ["run", *args, "--episodes", "1"])
+    assert short.exit_code == 0, short.output
+    assert "updates its sharing weights every 20 training episodes, so 1 leave" in short.output
+    assert "fixed LToS" in short.output
+    cadence = ["--set", "hl_update_every_episodes=1", "--workers", "1"]
+    trained = CliRunner().invoke(cli, ["train", *args, "--episodes", "1", *cadence])
+    assert trained.exit_code == 0, trained.output
+    assert "sharing weights every" not in trained.output

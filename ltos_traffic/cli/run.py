@@ -118,6 +118,7 @@ def run_cmd(
         backend=backend,
         progress=sys.stderr.isatty(),
         train=train,
+        on_note=lambda note: click.echo(note, err=True),
     )
     if summary.get("checkpoint") and checkpoint is None:
         click.echo(f"using the shipped checkpoint {summary['checkpoint']} (--train retrains)")

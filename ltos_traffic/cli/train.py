@@ -66,6 +66,9 @@ def train_cmd(
         if not getattr(ctrl, "learns", False):
             raise UserError(f"controller {controller!r} does not learn; use `ltos-traffic run`")
         resuming = resume and (out_dir / CHECKPOINT).is_file()
+        note = experiment.schedule_note(ctrl, n)
+        if note is not None:
+            click.echo(note, err=True)
         if workers is None:
             workers = _recorded_workers(out_dir) if resuming else default_workers(scen, ctrl, n)
             if workers > 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,12 @@ def run(
     progress: bool = False,
     resume: bool = False,
     train: bool = False,
+    on_note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train (learning controllers, unless ``checkpoint``) then evaluate; returns the summary.
+
+    ``on_note`` receives the controller's note on its training schedule, if it has one
+    (LToS: a run too short for a high-level round), before training starts.
 
     A learning controller with neither ``checkpoint`` nor ``episodes`` nor
     ``train`` nor hyperparameter ``overrides`` (which the shipped policy was not
@@ -131,6 +135,9 @@ def run(
         trained = 0
         if learns and checkpoint is None:
             trained = episodes if episodes is not None else default_episodes(scenario)
+            note = schedule_note(controller, trained)
+            if note is not None and on_note is not None:
+                on_note(note)
             training.train(
                 env, controller, out_dir=out_dir, episodes=trained, seed=seed,
                 resume=resume, progress=progress,
@@ -155,6 +162,12 @@ def run(
     return write_evaluation(
         out_dir, scenario, controller_name, seed, result, wall, trained, extra=extra
     )
+
+
+def schedule_note(controller: object, episodes: int) -> str | None:
+    """The controller's note on training ``episodes`` episodes (``schedule_note``), or None."""
+    note = getattr(controller, "schedule_note", None)
+    return note(episodes) if callable(note) else None
 
 
 def default_episodes(scenario: Scenario) -> int:
