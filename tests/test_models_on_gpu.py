@@ -51,7 +51,8 @@ def test_sharing_policy_and_critic_give_the_cpu_numbers_on_cuda(q_weights: str) 
     scatter = ltos.scatter
     with torch.no_grad():
         w = ltos.phi(obs)
-        w_in = received_weights(sharing_matrix(w, scatter), ltos.nbr_index, ltos.nbr_mask)[..., None]
+        w_in = received_weights(sharing_matrix(w, scatter), ltos.nbr_index, ltos.nbr_mask)
+        w_in = w_in[..., None]
         q = ltos.q_net(obs, w_in)
         w_gpu = phi_gpu(obs.to(CUDA))
         matrix_gpu = sharing_matrix(w_gpu, scatter.to(CUDA))
