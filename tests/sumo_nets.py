@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from ltos_traffic.net.files import sumo_binary
@@ -75,3 +77,35 @@ def build_irregular(directory: Path, begin_s: int = 0) -> tuple[Path, Path]:
         capture_output=True,
     )  # fmt: skip
     return net, directory / "n.rou.xml"
+
+
+def build_random(directory: Path, seed: int, period_s: float = 1.5) -> tuple[Path, Path]:
+    """A random irregular network (netgenerate ``--rand``: 3-5 arm junctions at odd angles, 1-3
+    lanes per edge, every junction signalised with SUMO's own programs) and heavy random demand
+    (randomTrips, one vehicle every ``period_s`` seconds for 900 s between fringe edges, routed
+    by duarouter); returns (net, routes)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    net, routes = directory / "r.net.xml", directory / "r.rou.xml"
+    subprocess.run(
+        [
+            sumo_binary("netgenerate"), "--rand", "--rand.iterations", "12",
+            "--rand.max-distance", "250", "--rand.min-distance", "120",
+            "--rand.min-angle", "45", "--rand.random-lanenumber", "--default.lanenumber", "2",
+            "-j", "traffic_light", "--no-turnarounds", "true", "--seed", str(seed),
+            "-o", str(net),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    home = Path(sumo_binary("sumo")).parent.parent
+    subprocess.run(
+        [
+            sys.executable, str(home / "tools" / "randomTrips.py"), "-n", str(net),
+            "-r", str(routes), "-o", str(directory / "r.trips.xml"), "--seed", str(seed),
+            "-p", str(period_s), "-e", "900", "--fringe-factor", "10", "--min-distance", "300",
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "SUMO_HOME": str(home)},
+    )  # fmt: skip
+    return net, routes
