@@ -54,23 +54,44 @@ ROUTES = """<routes>
 """
 
 
-def build_irregular(directory: Path, begin_s: int = 0) -> tuple[Path, Path]:
+# Pedestrians for the network with crossings: along the main road and across J2.
+PEDESTRIANS = """  <personFlow id="walk_we" begin="0" end="600" period="40">
+    <walk from="W_J1" to="J2_E"/>
+  </personFlow>
+  <personFlow id="walk_ns" begin="0" end="600" period="40">
+    <walk from="N2_J2" to="J2_S2"/>
+  </personFlow>
+</routes>
+"""
+
+
+def build_irregular(
+    directory: Path, begin_s: int = 0, crossings: bool = False
+) -> tuple[Path, Path]:
     """Write and build the irregular test network; returns (net, routes).
 
-    The demand runs from ``begin_s`` to ``begin_s + 600`` s.
+    The demand runs from ``begin_s`` to ``begin_s + 600`` s. With ``crossings`` the roads get
+    sidewalks, the lights signalised pedestrian crossings (netconvert's guesses: link indices
+    after the vehicles', green in the programs beside the parallel traffic) and the demand two
+    flows of pedestrians.
     """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "n.nod.xml").write_text(NODES)
-    (directory / "n.edg.xml").write_text(EDGES)
+    # netconvert guesses sidewalks only on roads up to 13.89 m/s
+    (directory / "n.edg.xml").write_text(EDGES.replace('"13.9"', '"13.0"') if crossings else EDGES)
     window = f'begin="{begin_s}" end="{begin_s + 600}"'
-    (directory / "n.rou.xml").write_text(ROUTES.replace('begin="0" end="600"', window))
+    routes = ROUTES.replace('begin="0" end="600"', window)
+    if crossings:
+        routes = routes.replace("</routes>\n", PEDESTRIANS)
+    (directory / "n.rou.xml").write_text(routes)
     net = directory / "n.net.xml"
+    walking = ["--sidewalks.guess", "true", "--crossings.guess", "true"] if crossings else []
     subprocess.run(
         [
             sumo_binary("netconvert"),
             "--node-files", str(directory / "n.nod.xml"),
             "--edge-files", str(directory / "n.edg.xml"),
-            "--no-turnarounds", "true",
+            "--no-turnarounds", "true", *walking,
             "-o", str(net),
         ],
         check=True,

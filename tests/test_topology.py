@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ltos_traffic.controllers.base import make_controller
+from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.net.resolve import resolve_net_files
-from ltos_traffic.scenario import load_scenario
+from ltos_traffic.scenario import load_scenario, resolve_scenario
 from ltos_traffic.sim.topology import PHASE_NAMES, load_topology, yellow_state
 
 from sumo_nets import build_irregular
@@ -143,3 +147,39 @@ def test_missing_network_is_a_clear_error(tmp_path: Path):
 def test_positions_are_junction_coordinates(grid2x2):
     assert grid2x2.positions.shape == (4, 2)
     assert np.isfinite(grid2x2.positions).all()
+
+
+def test_signalised_pedestrian_crossings_follow_the_networks_own_program(tmp_path: Path):
+    """Crossing links (no vehicle connection) sit in the state string after the vehicles'; each
+    goes green beside the movements the network's own program shows it with, and a network
+    with them runs (it used to die at t=0: "Mismatching phase size")."""
+    net, routes = build_irregular(tmp_path, crossings=True)
+    programs = {
+        tls.get("id"): [phase.get("state") for phase in tls.iter("phase")]
+        for tls in ET.parse(net).getroot().iter("tlLogic")
+    }
+    topo = load_topology(net)
+    for x in topo.intersections:
+        program = programs[x.tls_id]
+        assert x.n_links == len(program[0]) > 1 + max(link.index for link in x.links)
+        crossings = sorted(set(range(x.n_links)) - {link.index for link in x.links})
+        legal = [state for state in x.green_states if state]
+        assert all(len(state) == x.n_links for state in legal)
+        for i in crossings:  # served somewhere, and only where the program serves it so
+            assert any(state[i] == "G" for state in legal), (x.tls_id, i)
+        for state in legal:
+            moving = [k.index for k in x.links if k.direction not in "rR" and state[k.index] != "r"]
+            for i in crossings:
+                if state[i] == "G":
+                    assert any(p[i] == "G" and all(p[k] in "Gg" for k in moving) for p in program)
+    scenario = resolve_scenario(str(net), (str(routes),), None, seconds=600)
+    env = TrafficEnv(scenario)
+    try:
+        results = {}
+        for name in ("sumo_program", "max_pressure"):
+            ctl = make_controller(name, env.spec, 0)
+            results[name] = run_episode(env, ctl, seed=0, explore=False, learn=False).metrics
+    finally:
+        env.close()
+    assert results["max_pressure"].arrived >= results["sumo_program"].arrived > 150
+    assert results["max_pressure"].teleports == 0

@@ -21,6 +21,14 @@ junction are found from the headings of its incoming edges: the dominant
 orthogonal cross orientation ``alpha = arg(sum exp(4 i theta)) / 4``; an approach
 belongs to the axis whose direction its heading is closer to (mod 180°). This
 works for irregular real networks where roads are not aligned with x/y.
+
+Junctions are mapped onto the four phases, not the other way round: the phases come from the
+links' directions and axes, whatever the network's own program has (the RESCO maps' programs
+have 2 to 8 green phases; a phase with no link to serve is masked, and ``sumo_program`` runs
+the programs themselves). A light that controls several junctions (joined signals) is one
+agent. Links with no vehicle connection, signalised pedestrian crossings above all, get the
+state the network's own program gives them in a phase that lets the same movements go
+(:func:`_add_unmodelled_links`); without that a network with crossings could not run at all.
 """
 
 from __future__ import annotations
@@ -146,7 +154,7 @@ def load_topology(net_file: str | Path) -> Topology:
         UserError: missing/garbled file, or a network without traffic lights.
     """
     path = Path(net_file)
-    net = _read_net(path)
+    net = _read_net(path, programs=True)
 
     intersections = []
     for tls in sorted(net.getTrafficLights(), key=lambda t: t.getID()):
@@ -188,8 +196,9 @@ def edge_shapes(net_file: str | Path) -> list[np.ndarray]:
     return [np.asarray(e.getShape(), dtype=np.float64)[:, :2] for e in net.getEdges()]
 
 
-def _read_net(path: Path) -> Any:
-    """The sumolib network of ``path`` (no internal edges), or a one-line :class:`UserError`."""
+def _read_net(path: Path, programs: bool = False) -> Any:
+    """The sumolib network of ``path`` (no internal edges; the signal programs when
+    ``programs``), or a one-line :class:`UserError`."""
     import sumolib  # the only sumolib import of the project
 
     if not path.is_file():
@@ -197,7 +206,7 @@ def _read_net(path: Path) -> Any:
     if path.stat().st_size == 0:
         raise UserError(f"network file {path} is empty; regenerate it or give another .net.xml")
     try:
-        net = sumolib.net.readNet(str(path), withInternal=False)
+        net = sumolib.net.readNet(str(path), withInternal=False, withPrograms=programs)
     except Exception as exc:  # sumolib raises SAX/ValueError/KeyError on garbage
         msg = " ".join(str(exc).split())[:200]
         raise UserError(f"cannot read network {path}: {msg}; is it a SUMO .net.xml?") from None
@@ -226,7 +235,10 @@ def _intersection(tls: object) -> Intersection | None:
     connections = tls.getConnections()  # type: ignore[attr-defined]  # [inLane, outLane, linkNo]
     if not connections:
         return None
-    n_links = 1 + max(int(c[2]) for c in connections)
+    program = _program_states(tls)
+    # The state string covers every link of the light: vehicle links and those sumolib lists
+    # no vehicle connection for (signalised pedestrian crossings, unused indices).
+    n_links = max(1 + max(int(c[2]) for c in connections), *(len(s) for s in program))
     in_edges = {c[0].getEdge().getID(): c[0].getEdge() for c in connections}
     axes = _axes({eid: _heading(e) for eid, e in in_edges.items()})
     links = []
@@ -266,6 +278,7 @@ def _intersection(tls: object) -> Intersection | None:
     if not any(greens):
         # only right turns: treat the junction as one always-green phase
         greens[0] = "".join("G" for _ in range(n_links))
+    greens = _add_unmodelled_links(greens, links, n_links, program)
     lane_axis = {link.in_lane: link.axis for link in links}
     incoming = sorted(lane_axis, key=lambda lane: (lane_axis[lane], lane))
     junctions = sorted({c[0].getEdge().getToNode().getID() for c in connections})
@@ -277,6 +290,71 @@ def _intersection(tls: object) -> Intersection | None:
         incoming=tuple(incoming),
         junctions=tuple(junctions),
     )
+
+
+def _program_states(tls: object) -> list[str]:
+    """The phase states of the light's first program in the network file (none: ``[]``)."""
+    programs = tls.getPrograms()  # type: ignore[attr-defined]
+    if not programs:
+        return []
+    first = programs[sorted(programs)[0]]
+    return [phase.state for phase in first.getPhases()]
+
+
+def _add_unmodelled_links(
+    greens: list[str], links: list[Link], n_links: int, program: list[str]
+) -> list[str]:
+    """The phases with the links that have no vehicle connection (signalised pedestrian
+    crossings) green where the network's own program shows them beside the same movements.
+
+    First beside our movements as they are; a link still never green (a crossing the program
+    serves only beside a yielding turn) then also where a movement must yield to it.
+    """
+    unmodelled = sorted(set(range(n_links)) - {link.index for link in links})
+    if not unmodelled or not program:
+        return greens
+    greens = [_with_program_links(g, links, unmodelled, program, False) for g in greens]
+    lit = {i for g in greens for i in unmodelled if g and g[i] != "r"}
+    unlit = [i for i in unmodelled if i not in lit]
+    if unlit:
+        greens = [_with_program_links(g, links, unlit, program, True) for g in greens]
+    return greens
+
+
+def _with_program_links(
+    state: str, links: list[Link], unmodelled: list[int], program: list[str], may_yield: bool
+) -> str:
+    """``state`` with the links it does not model (pedestrian crossings) set as the network's
+    own program sets them in a phase that lets the same vehicle movements go.
+
+    A program phase fits when every link ``state`` releases (right turns aside: they always
+    yield here) is green in it, with priority (``G``) where ``state`` gives priority unless
+    ``may_yield``. Of the fitting phases, the one with most ``unmodelled`` links green gives
+    theirs, and with ``may_yield`` a movement that phase lets go only yielding (``g``, a turn
+    across a crossing) yields here too. No fitting phase: they stay as they are (red).
+    """
+    if not state:
+        return state
+    moving = [x.index for x in links if x.direction not in "rR" and state[x.index] != "r"]
+    best, best_count = "", 0
+    for phase in program:
+        if len(phase) != len(state):
+            continue
+        if any(phase[i] not in ("Gg" if may_yield or state[i] == "g" else "G") for i in moving):
+            continue
+        count = sum(phase[i] in "Gg" for i in unmodelled)
+        if count > best_count:
+            best, best_count = phase, count
+    if not best:
+        return state
+    out = list(state)
+    for i in unmodelled:
+        if best[i] in "Gg":
+            out[i] = best[i]
+    for i in moving:
+        if best[i] == "g":
+            out[i] = "g"
+    return "".join(out)
 
 
 def _adjacency(net: object, intersections: list[Intersection]) -> np.ndarray:
