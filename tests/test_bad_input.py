@@ -129,6 +129,13 @@ CASES = [
     Case("out-is-a-file", ("run", "--net", "prisoner", "--controller", "fixed_time", "--out",
                            "{out}/results.csv"), "prisoner_v1/fixed_time/seed0",
          "cannot write to output directory"),
+    Case("compare-empty-net-name", ("compare", "--net", "grid2x2,", "--controllers",
+                                    "fixed_time", "--out", "{out}"), GRID, "separated by commas"),
+    Case("compare-several-nets-with-routes", ("compare", "--net", "grid2x2,grid6x6", "--routes",
+                                              "{d}/ok.rou.xml", "--controllers", "fixed_time",
+                                              "--out", "{out}"), GRID, "one --net at a time"),
+    Case("compare-unknown-net-in-list", ("compare", "--net", "grid2x2,nowhere", "--controllers",
+                                         "fixed_time", "--out", "{out}"), GRID, "nowhere"),
 ]  # fmt: skip
 
 

@@ -75,3 +75,21 @@ def test_cologne1_end_to_end_with_the_networks_own_program(tmp_path: Path):
         (run.parent.parent / "max_pressure" / "seed0" / "summary.json").read_text()
     )
     assert pressure["avg_delay_s"] <= summary["avg_delay_s"]
+
+
+@needs_extra
+def test_one_compare_runs_every_resco_map(tmp_path: Path):
+    """`compare --net resco`: the eight maps in one command and one report."""
+    from click.testing import CliRunner
+
+    from ltos_traffic.cli import cli
+
+    args = ["compare", "--net", "resco", "--controllers", "max_pressure,sumo_program",
+            "--seconds", "30", "--out", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summaries = sorted(tmp_path.glob("*/*/seed0/summary.json"))
+    scenarios = {json.loads(p.read_text())["scenario"] for p in summaries}
+    assert scenarios == {f"{name}_v1" for name in resco.MAPS} and len(summaries) == 16
+    report = (tmp_path / "report.md").read_text()
+    assert all(f"{name}_v1" in report for name in resco.MAPS)

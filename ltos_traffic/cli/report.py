@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -76,9 +77,10 @@ def compare_cmd(
 ) -> None:
     """Run every controller and seed (reusing finished runs), then write a report.
 
-    Runs go to OUT/<scenario>/<controller>/seed<k>/; a run is reused when its
-    summary.json exists and its config.json has the same scenario, controller,
-    seed, training episodes and hyperparameters. The report (report.md,
+    --net takes several named networks, comma-separated, or `resco` for the eight RESCO maps:
+    one report then covers them all. Runs go to OUT/<scenario>/<controller>/seed<k>/; a run
+    is reused when its summary.json exists and its config.json has the same scenario,
+    controller, seed, training episodes and hyperparameters. The report (report.md,
     report.html, figures/, tables/) is written to OUT.
     """
     from ltos_traffic.experiments.compare import ensure_runs
@@ -86,26 +88,42 @@ def compare_cmd(
 
     if train_episodes is not None and train_episodes < 0:
         raise UserError(f"--train-episodes must be >= 0, got {train_episodes}")
-    scen = where.resolve(seconds)
+    scenarios = [w.resolve(seconds) for w in compared_networks(where)]
     if controllers is None:
-        controllers = (
-            DEFAULT_CONTROLLERS if scen.kind == "traffic" else DEFAULT_GRIDWORLD_CONTROLLERS
-        )
+        traffic = all(scen.kind == "traffic" for scen in scenarios)
+        controllers = DEFAULT_CONTROLLERS if traffic else DEFAULT_GRIDWORLD_CONTROLLERS
     names, seed_list = parse_names(controllers), parse_seeds(seeds)
     started = time.perf_counter()
-    dirs = ensure_runs(
-        scen,
-        names,
-        seed_list,
-        Path(out),
-        train_episodes=train_episodes,
-        data_dir=where.data_dir,
-        progress=sys.stderr.isatty(),
-        log=lambda line: click.echo(line, err=True),
-    )
+    dirs = []
+    for scen in scenarios:
+        dirs += ensure_runs(
+            scen,
+            names,
+            seed_list,
+            Path(out),
+            train_episodes=train_episodes,
+            data_dir=where.data_dir,
+            progress=sys.stderr.isatty(),
+            log=lambda line: click.echo(line, err=True),
+        )
     report = build_report(load_runs(dirs), Path(out), order=names)
     _print_summary(report)
     click.echo(f"{len(dirs)} runs in {time.perf_counter() - started:.1f} s")
+
+
+def compared_networks(where: ScenarioOptions) -> list[ScenarioOptions]:
+    """``--net a,b,c`` (named networks) or ``--net resco`` as one option set per network."""
+    from ltos_traffic.net.resco import MAPS
+
+    if where.scenario is not None or ("," not in where.net and where.net != "resco"):
+        return [where]
+    nets = list(MAPS) if where.net == "resco" else [n.strip() for n in where.net.split(",")]
+    if where.routes or "" in nets:
+        raise UserError(
+            f"--net {where.net!r}: several networks are named networks separated by commas "
+            "(no empty names, no --routes); compare your own files one --net at a time"
+        )
+    return [dataclasses.replace(where, net=net) for net in dict.fromkeys(nets)]
 
 
 @click.command("report")
