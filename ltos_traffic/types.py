@@ -49,6 +49,8 @@ class TrafficSpec:
         phase_names: per agent, per action, a readable name ("WE-through", ...).
         incoming_lanes: per agent, its incoming lane indices (observation order).
         decision_interval_s: simulated seconds between two decisions.
+        lane_capacity: per tracked lane, the vehicles that fit on it (length / 7.5 m);
+            empty when unknown.
     """
 
     n_lanes: int
@@ -56,6 +58,7 @@ class TrafficSpec:
     phase_names: tuple[tuple[str, ...], ...]
     incoming_lanes: tuple[tuple[int, ...], ...]
     decision_interval_s: float
+    lane_capacity: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,7 +10,7 @@ from ltos_traffic.errors import UserError
 from ltos_traffic.types import EnvSpec, LaneCounts, Movement, TimeStep, TrafficSpec
 
 
-def two_agent_spec() -> EnvSpec:
+def two_agent_spec(capacity: tuple[float, ...] = ()) -> EnvSpec:
     # lanes: 0..3 incoming of agent 0, 4..7 incoming of agent 1, 8 an exit lane
     m = Movement
     traffic = TrafficSpec(
@@ -22,6 +22,7 @@ def two_agent_spec() -> EnvSpec:
         phase_names=(("a", "b", "c", "d"), ("a", "b", "c", "d")),
         incoming_lanes=((0, 1, 2, 3), (4, 5, 6, 7)),
         decision_interval_s=10.0,
+        lane_capacity=capacity,
     )
     return EnvSpec("unit", ("x", "y"), 4, 8, 4, np.array([[0, 1], [1, 0]], bool), 10, traffic)
 
@@ -70,3 +71,18 @@ def test_fixed_time_cycles_legal_phases_with_hold():
 def test_fixed_time_rejects_non_positive_green():
     with pytest.raises(UserError, match="positive"):
         make_controller("fixed_time", two_agent_spec(), 0, overrides={"green_s": "0"})
+
+
+def test_capacity_aware_max_pressure_does_not_feed_a_full_lane():
+    """Agent 0's phase 0 feeds lane 4, a short lane that is full (4 of 4): textbook pressure
+    12 - 4 = 8 beats phase 1 (3 - 0); as fractions of capacity 12/40 - 4/4 < 0 loses to it."""
+    capacity = (40.0, 40.0, 40.0, 40.0, 4.0, 40.0, 40.0, 40.0, 100.0)
+    vehicles = [12, 3, 0, 0, 4, 0, 0, 0, 0]
+    textbook = make_controller("max_pressure", two_agent_spec(capacity), 0)
+    aware = make_controller("max_pressure_capacity", two_agent_spec(capacity), 0)
+    assert textbook.act(step_with(vehicles), explore=False)[0] == 0
+    assert aware.act(step_with(vehicles), explore=False)[0] == 1
+    np.testing.assert_allclose(aware.pressure(np.asarray(vehicles, float))[0, :2],
+                               [12 / 40 - 1.0, 3 / 40])  # fmt: skip
+    with pytest.raises(UserError, match="capacities"):
+        make_controller("max_pressure_capacity", two_agent_spec(), 0)

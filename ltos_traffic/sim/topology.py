@@ -133,6 +133,7 @@ class Topology:
                 tuple(index[lane] for lane in x.incoming) for x in self.intersections
             ),
             decision_interval_s=decision_interval_s,
+            lane_capacity=tuple(float(c) for c in self.lane_capacity),
         )
 
 
