@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ltos_traffic import atomic
 from ltos_traffic.errors import UserError
+from ltos_traffic.experiments import rundir
 from ltos_traffic.experiments.checkpoint import load_checkpoint
 from ltos_traffic.experiments.experiment import make_run
 from ltos_traffic.experiments.runner import run_episode
@@ -85,10 +85,7 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(evaluate_run(args.scenario, controller, seed, run_dir, args.episodes))
             except UserError as exc:
                 raise SystemExit(f"error: {exc}") from None
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    lines = [",".join(keys)]
-    lines += [",".join(str(row.get(k, "")) for k in keys) for row in rows]
-    atomic.atomic_write_text(args.out.with_suffix(".csv"), "\n".join(lines) + "\n")
+    rundir.write_csv(args.out.with_suffix(".csv"), rows)
     title = f"return, mean of {args.episodes} episodes (mean ± std over seeds)"
     print(f"| controller | seeds | {title} | per seed |")
     print("|---|---|---|---|")

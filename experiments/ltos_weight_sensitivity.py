@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ltos_traffic import atomic
+from ltos_traffic.experiments import rundir
 from ltos_traffic.experiments.checkpoint import load_checkpoint
 from ltos_traffic.experiments.experiment import make_run
 from ltos_traffic.experiments.runner import SharingMeter, run_episode
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         print(", ".join(f"{k} {row[k]:.3f}" if isinstance(row[k], float) else f"{k} {row[k]}"
                         for k in FIELDS), flush=True)  # fmt: skip
-    old = args.out.read_text() if args.out.is_file() else ",".join(FIELDS) + "\n"
-    new = "".join(",".join(str(row[k]) for k in FIELDS) + "\n" for row in rows)
-    atomic.atomic_write_text(args.out, old + new)
+    rundir.write_csv(args.out, [*rundir.read_csv(args.out), *rows])
 
 
 if __name__ == "__main__":
