@@ -12,7 +12,7 @@ optimum scores 1 per agent per step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from ltos_traffic.controllers.base import make_controller
+from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.types import EnvSpec, EpisodeMetrics, TimeStep
 
 OBS_DIM = 6
@@ -144,3 +145,13 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def greedy_metrics(env: Any, names: Iterable[str], seed: int = 0) -> dict[str, EpisodeMetrics]:
+    """Each named controller (built with seed 0) for one greedy episode on ``env``, in turn,
+    every one on the same episode seed; the env stays open."""
+    out = {}
+    for name in names:
+        ctl = make_controller(name, env.spec, 0)
+        out[name] = run_episode(env, ctl, seed=seed, explore=False, learn=False).metrics
+    return out

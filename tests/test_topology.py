@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltos_traffic.controllers.base import make_controller
 from ltos_traffic.envs.traffic import TrafficEnv
 from ltos_traffic.errors import UserError
-from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.net.resolve import resolve_net_files
 from ltos_traffic.scenario import load_scenario, resolve_scenario
 from ltos_traffic.sim.topology import PHASE_NAMES, load_topology, yellow_state
 
+from fakes import greedy_metrics
 from sumo_nets import build_irregular
 
 
@@ -175,10 +174,7 @@ def test_signalised_pedestrian_crossings_follow_the_networks_own_program(tmp_pat
     scenario = resolve_scenario(str(net), (str(routes),), None, seconds=600)
     env = TrafficEnv(scenario)
     try:
-        results = {}
-        for name in ("sumo_program", "max_pressure"):
-            ctl = make_controller(name, env.spec, 0)
-            results[name] = run_episode(env, ctl, seed=0, explore=False, learn=False).metrics
+        results = greedy_metrics(env, ("sumo_program", "max_pressure"))
     finally:
         env.close()
     assert results["max_pressure"].arrived >= results["sumo_program"].arrived > 150
