@@ -39,7 +39,7 @@ from torch import nn
 from baselines._a2c import masked_logits
 from ltos_traffic.controllers.base import register
 from ltos_traffic.learning.buffer import Batch
-from ltos_traffic.learning.nn import init_normal_, make_optimizer, mlp, soft_update
+from ltos_traffic.learning.nn import init_normal_, make_optimizer, mlp
 from ltos_traffic.learning.qlearning import QConfig, QLearner
 from ltos_traffic.types import EnvSpec, TimeStep
 
@@ -214,7 +214,7 @@ class IP(QLearner):
         self.actor_optim.zero_grad()
         actor_loss.backward()
         self.actor_optim.step()
-        soft_update(self.q_target, self.q_net, cfg.tau)
+        self.q_polyak(cfg.tau)
         entropy = -(probs * log_probs).sum(-1).mean()
         self._actor_stats.append((actor_loss.item(), entropy.item()))
         self.update_count += 1

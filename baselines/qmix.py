@@ -51,7 +51,7 @@ from torch.nn import functional as F
 
 from ltos_traffic.controllers.base import register
 from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
-from ltos_traffic.learning.nn import soft_update
+from ltos_traffic.learning.nn import Polyak
 from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
 
@@ -244,6 +244,7 @@ class QMIX:
                 layer.weight.mul_(config.hyper_init_gain)
         self.target_agent = copy.deepcopy(self.agent)
         self.target_mixer = copy.deepcopy(self.mixer)
+        self.polyak = (Polyak(self.target_agent, self.agent), Polyak(self.target_mixer, self.mixer))
         self.params = [*self.agent.parameters(), *self.mixer.parameters()]
         self.optim = torch.optim.RMSprop(self.params, lr=config.lr, alpha=0.99, eps=1e-5)
         self.schedule = EpsilonSchedule(config.eps_start, config.eps_decay, config.eps_end)
@@ -376,8 +377,8 @@ class QMIX:
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
         self.optim.step()
-        soft_update(self.target_agent, self.agent, cfg.tau)
-        soft_update(self.target_mixer, self.mixer, cfg.tau)
+        for polyak in self.polyak:
+            polyak(cfg.tau)
         self.updates += 1
         q_mean = (q_tot.detach() * train).sum() / count
         return {"td_loss": loss.item(), "q_tot": q_mean.item(), "grad_norm": float(grad_norm)}

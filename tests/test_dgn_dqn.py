@@ -15,6 +15,7 @@ from ltos_traffic.errors import UserError
 from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.learning.dgn import DGNNet
 from ltos_traffic.learning.exploration import EpsilonSchedule, OUNoise, epsilon_greedy
+from ltos_traffic.learning.nn import Polyak
 from ltos_traffic.types import Transition, neighbourhood
 
 from fakes import RingEnv, make_learner, one_torch_thread
@@ -160,3 +161,19 @@ def test_exploration_helpers() -> None:
     np.testing.assert_array_equal(xs[0], ys[0])
     a.reset()
     assert (a.x == 0).all()
+
+
+def test_polyak_pair_follows_its_source_after_a_load() -> None:
+    """The parameter lists taken once stay the networks' own across ``load_state_dict``."""
+    source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    polyak = Polyak(target, source)
+    fresh = torch.nn.Linear(3, 2)
+    source.load_state_dict(fresh.state_dict())
+    before = target.weight.detach().clone()
+    polyak(0.25)
+    expected = 0.75 * before + 0.25 * fresh.weight.detach()
+    assert torch.allclose(target.weight, expected)
+    polyak(1.0)
+    assert torch.equal(target.weight, source.weight)
+    with pytest.raises(ValueError, match="differ"):
+        Polyak(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))

@@ -70,13 +70,13 @@ from ltos_traffic.learning.buffer import Batch
 from ltos_traffic.learning.dgn import DGNConfig, DGNLearner, DGNNet
 from ltos_traffic.learning.exploration import OUNoise
 from ltos_traffic.learning.nn import (
+    Polyak,
     Relation,
     gather_neighbours,
     init_normal_,
     make_optimizer,
     masked_max,
     mlp,
-    soft_update,
 )
 from ltos_traffic.learning.qlearning import OPTIMIZERS
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
@@ -324,7 +324,8 @@ class LToS(DGNLearner):
         init_normal_(self.phi, self.generator, config.init_std)
         self.phi.reset_selfish()
         self.phi_target = copy.deepcopy(self.phi).requires_grad_(False)
-        phi_params = list(self.phi.parameters())
+        self.phi_polyak = Polyak(self.phi_target, self.phi)
+        phi_params = self.phi_polyak.source
         self.hl_optim = make_optimizer(config.hl_optimizer, phi_params, config.hl_lr)
         self.ou = OUNoise(self.nbr_index.shape, config.hl_noise_sigma, config.hl_ou_theta)
         self.weights = self._greedy_weights(np.zeros((spec.n_agents, spec.obs_dim), np.float32))
@@ -441,7 +442,7 @@ class LToS(DGNLearner):
         """
         if rows is None:
             return self.phi_target.logits(next_obs)
-        version = tuple(p._version for p in self.phi_target.parameters())
+        version = tuple(p._version for p in self.phi_polyak.target)
         if version != self._target_cache_version:
             self._target_cache_ids[:] = -1
             self._target_cache_version = version
@@ -488,7 +489,7 @@ class LToS(DGNLearner):
         self.q_optim.zero_grad()
         loss.backward()
         self.q_optim.step()
-        soft_update(self.q_target, self.q_net, cfg.tau)
+        self.q_polyak(cfg.tau)
         self.update_count += 1
         return float(loss.item())
 
@@ -550,7 +551,7 @@ class LToS(DGNLearner):
         return stats
 
     def _hl_params(self) -> list[torch.Tensor]:
-        return [*self.phi.parameters(), *self.phi_target.parameters()]
+        return [*self.phi_polyak.source, *self.phi_polyak.target]
 
     def _shift(self, obs: torch.Tensor, weights_before: torch.Tensor) -> float:
         """Mean over observations and agents of ``1/2 sum_j |w_ij - w_ij(before)|``."""
@@ -605,9 +606,9 @@ class LToS(DGNLearner):
         value = masked_max(q, torch.from_numpy(batch.mask))  # (B, N)
         objective = value.sum(dim=1).mean()
         self.hl_optim.zero_grad()
-        (-objective).backward(inputs=list(self.phi.parameters()))
+        (-objective).backward(inputs=self.phi_polyak.source)
         self.hl_optim.step()
-        soft_update(self.phi_target, self.phi, self.config.hl_tau)
+        self.phi_polyak(self.config.hl_tau)
         self.hl_update_count += 1
         return float(objective.item()) / self.spec.n_agents
 

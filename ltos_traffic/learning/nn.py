@@ -1,4 +1,4 @@
-"""Shared network blocks: MLPs, the seeded initialiser, DGN's relation block, soft updates.
+"""Shared network blocks: MLPs, the seeded initialiser, DGN's relation block, soft updates (Polyak).
 
 Shapes use ``B`` for the batch (joint transitions), ``N`` agents, ``K`` the padded
 neighbourhood size from :func:`ltos_traffic.types.neighbourhood` (self first) and
@@ -143,10 +143,25 @@ def masked_max(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return q.masked_fill(~mask, float("-inf")).max(dim=-1).values
 
 
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """Polyak averaging: ``target ← (1 - tau) · target + tau · source``."""
-    with torch.no_grad():
-        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+class Polyak:
+    """Soft updates (Polyak averaging) of one target network toward its source.
+
+    The parameter lists are taken once: walking the module tree for them at every
+    step cost about a tenth of a DGN training step. ``load_state_dict`` copies into
+    the same parameter tensors, so the lists stay valid.
+    """
+
+    def __init__(self, target: nn.Module, source: nn.Module) -> None:
+        """Pair ``target`` with ``source`` (same architecture)."""
+        self.target = list(target.parameters())
+        self.source = list(source.parameters())
+        if [p.shape for p in self.target] != [p.shape for p in self.source]:
+            raise ValueError("target and source networks differ in their parameters")
+
+    def __call__(self, tau: float) -> None:
+        """``target ← (1 - tau) · target + tau · source``, in place."""
+        with torch.no_grad():
+            torch._foreach_lerp_(self.target, self.source, tau)
 
 
 def make_optimizer(name: str, params: Sequence[nn.Parameter], lr: float) -> torch.optim.Optimizer:
