@@ -325,8 +325,9 @@ class LToS(DGNLearner):
         self.phi.reset_selfish()
         self.phi_target = copy.deepcopy(self.phi).requires_grad_(False)
         self.phi_polyak = Polyak(self.phi_target, self.phi)
-        phi_params = self.phi_polyak.source
-        self.hl_optim = make_optimizer(config.hl_optimizer, phi_params, config.hl_lr)
+        self.hl_optim = make_optimizer(
+            config.hl_optimizer, list(self.phi.parameters()), config.hl_lr
+        )
         self.ou = OUNoise(self.nbr_index.shape, config.hl_noise_sigma, config.hl_ou_theta)
         self.weights = self._greedy_weights(np.zeros((spec.n_agents, spec.obs_dim), np.float32))
         self.hl_update_count = 0  # gradient steps of the high level

@@ -153,8 +153,8 @@ class Polyak:
 
     def __init__(self, target: nn.Module, source: nn.Module) -> None:
         """Pair ``target`` with ``source`` (same architecture)."""
-        self.target = list(target.parameters())
-        self.source = list(source.parameters())
+        self.target: list[torch.Tensor] = list(target.parameters())
+        self.source: list[torch.Tensor] = list(source.parameters())
         if [p.shape for p in self.target] != [p.shape for p in self.source]:
             raise ValueError("target and source networks differ in their parameters")
 
