@@ -15,11 +15,11 @@ the first summary in which they appear.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 from pathlib import Path
 
 from ltos_traffic import atomic
+from ltos_traffic.experiments import rundir
 
 DELAY, TRAVEL, JOURNEY = "avg_delay_s", "avg_travel_time_s", "avg_journey_time_s"
 
@@ -33,9 +33,8 @@ def read_summaries(paths: list[Path]) -> dict[str, dict[str, dict[str, str]]]:
     """``{scenario: {controller: row}}``; a later file's row replaces an earlier one's."""
     table: dict[str, dict[str, dict[str, str]]] = {}
     for path in paths:
-        with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                table.setdefault(row["scenario"], {})[row["controller"]] = row
+        for row in rundir.read_csv(path):
+            table.setdefault(row["scenario"], {})[row["controller"]] = row
     return table
 
 
@@ -64,10 +63,8 @@ def markdown(table: dict[str, dict[str, dict[str, str]]], controllers: list[str]
         lines.append(f"| {scenario.removesuffix('_v1')} | " + " | ".join(cells) + " |")
     budgets = []
     for c in controllers:
-        episodes = {rows[c].get("train_episodes", "0") for rows in table.values() if c in rows} - {
-            "",
-            "0",
-        }
+        episodes = {rows[c].get("train_episodes", "") for rows in table.values() if c in rows}
+        episodes -= {"", "0"}  # untrained controllers state no budget
         if episodes:
             budgets.append(f"{c}: {', '.join(sorted(episodes))} training episodes")
     note = f"\nTraining: {'; '.join(budgets)}.\n" if budgets else ""

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ltos_traffic.experiments import rundir
 from ltos_traffic.experiments.checkpoint import load_checkpoint
@@ -58,15 +57,13 @@ def credit(run: Path, windows: int = WINDOWS) -> dict[str, float | str]:
         b, steps, n = q.shape
         q, spread = q.reshape(b * steps, n), spread.reshape(b * steps, n)
         state = batch["state"][:, :-1].reshape(b * steps, -1)
-        mixer = ctl.mixer
-        w1 = mixer.hyper_w1(state).abs().view(-1, n, mixer.embed)
-        w2 = mixer.hyper_w2(state).abs()
-        pre = torch.einsum("bn,bne->be", q, w1) + mixer.hyper_b1(state)
-        v = mixer.hyper_b2(state).squeeze(-1)
-        q_tot = (F.elu(pre) * w2).sum(-1) + v
-        elu_slope = torch.where(pre > 0, torch.ones_like(pre), torch.exp(pre))
-        slope = torch.einsum("bne,be->bn", w1, elu_slope * w2)
-        train = batch["train"].reshape(-1).bool()
+        v = ctl.mixer.hyper_b2(state).squeeze(-1)  # the mixer's state-only term
+    with torch.enable_grad():  # the trained mixer itself, and its slope in each agent's value
+        q = q.requires_grad_(True)
+        q_tot = ctl.mixer(q, state)
+        (slope,) = torch.autograd.grad(q_tot.sum(), q)
+    q, q_tot = q.detach(), q_tot.detach()
+    train = batch["train"].reshape(-1).bool()
     return {
         "run": str(run),
         "scenario": config["scenario"]["name"],
