@@ -34,7 +34,9 @@ Choices not fixed by Table 6 (stated here): gamma 0.99, RMSProp constants,
 gradient clip 10 and batch of 16 follow the authors' PyMARL defaults;
 the epsilon schedule, tau and buffer size are Table 4's traffic values; the
 mixing-weight hypernetworks start at a tenth of the orthogonal scale (ours, see
-``hyper_init_gain``); the update cadence above is ours.
+``hyper_init_gain``); the update cadence above is ours. ``mixer = "vdn"`` swaps the
+mixer for VDN's plain sum (no state terms, no parameters), a diagnostic of whether the
+agents' utilities learn when the state cannot carry the team value.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
 from ltos_traffic.learning.nn import Polyak
 from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
+
+MIXERS = ("qmix", "vdn")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,13 @@ class QMIXConfig:
     max_grad_norm: float = 10.0  # gradient-norm clip; PyMARL default 10
     reward_scale: float = 0.1  # multiplier on the team reward (not in the paper)
     hyper_init_gain: float = 0.1  # orthogonal gain of the mixing-weight hypernets (ours)
+    mixer: str = "qmix"  # "qmix": the monotonic hypernetwork mixer; "vdn": Q_tot = sum of Q_i
+    # (Sunehag et al. 2018, no state), a diagnostic: can the agents learn without the state terms?
+
+    def __post_init__(self) -> None:
+        """Reject a mixer name no run can use (``--set`` turns this into a one-line error)."""
+        if self.mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
 
 
 class AgentRNN(nn.Module):
@@ -120,6 +131,14 @@ class MonotonicMixer(nn.Module):
         hidden = F.elu(torch.einsum("bn,bne->be", q, w1) + b1)
         w2 = self.hyper_w2(state).abs()
         return (hidden * w2).sum(-1) + self.hyper_b2(state).squeeze(-1)
+
+
+class SumMixer(nn.Module):
+    """VDN's mixer: ``Q_tot = sum_i Q_i``, whatever the state (monotonic, no parameters)."""
+
+    def forward(self, q: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` agent values and ``(B, S)`` states -> ``(B,)`` team values."""
+        return q.sum(-1)
 
 
 class EpisodeBuffer:
@@ -229,7 +248,11 @@ class QMIX:
         self.gen = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.agent = AgentRNN(spec.obs_dim + a + n, config.hidden, a)
-        self.mixer = MonotonicMixer(n, spec.state_dim, config.mixing_embed)
+        self.mixer: nn.Module = (
+            MonotonicMixer(n, spec.state_dim, config.mixing_embed)
+            if config.mixer == "qmix"
+            else SumMixer()
+        )
         for module in (self.agent, self.mixer):  # Table 6: orthogonal initializer
             for p in module.parameters():
                 if p.dim() == 2:
@@ -240,8 +263,9 @@ class QMIX:
             # Small mixing weights at the start: with a wide state (36 x 28 values in the
             # 6x6 grid) gain-1 hypernetworks make |W1|, |w2| large, Q_tot starts far from
             # the returns and the first RMSProp steps blow the TD error up (measured).
-            for layer in (self.mixer.hyper_w1, self.mixer.hyper_w2):
-                layer.weight.mul_(config.hyper_init_gain)
+            if isinstance(self.mixer, MonotonicMixer):
+                for layer in (self.mixer.hyper_w1, self.mixer.hyper_w2):
+                    layer.weight.mul_(config.hyper_init_gain)
         self.target_agent = copy.deepcopy(self.agent)
         self.target_mixer = copy.deepcopy(self.mixer)
         self.polyak = (Polyak(self.target_agent, self.agent), Polyak(self.target_mixer, self.mixer))

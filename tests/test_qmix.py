@@ -139,3 +139,16 @@ def test_the_time_limit_is_not_terminal() -> None:
 
 def test_resume_from_a_checkpoint_is_exact() -> None:
     assert_resume_is_exact("qmix", {"batch_size": "2", "updates_per_episode": "2"})
+
+
+def test_vdn_mixer_sums_the_agents_and_trains_without_state_terms() -> None:
+    env = TargetEnv(n_agents=3, steps=10)
+    ctl = QMIX(env.spec, QMIXConfig(mixer="vdn"), seed=0)
+    q = torch.randn(4, 3)
+    torch.testing.assert_close(ctl.mixer(q, torch.rand(4, env.spec.state_dim)), q.sum(-1))
+    assert not list(ctl.mixer.parameters())  # nothing but the agents' network learns
+    sizes = {"batch_size": 8, "updates_per_episode": 2, "train_steps": 5, "burn_in_steps": 2}
+    cfg = QMIXConfig(hidden=32, lr=5e-3, gamma=0.5, reward_scale=1.0, mixer="vdn", **sizes)
+    assert_learns(env, QMIX(env.spec, cfg, seed=0), 40, {"td_loss", "q_tot", "epsilon"}, floor=24)
+    with pytest.raises(ValueError, match="mixer must be one of"):
+        QMIXConfig(mixer="sum")

@@ -159,7 +159,9 @@ class Polyak:
             raise ValueError("target and source networks differ in their parameters")
 
     def __call__(self, tau: float) -> None:
-        """``target ← (1 - tau) · target + tau · source``, in place."""
+        """``target ← (1 - tau) · target + tau · source``, in place (nothing for no parameters)."""
+        if not self.target:
+            return
         with torch.no_grad():
             torch._foreach_lerp_(self.target, self.source, tau)
 
