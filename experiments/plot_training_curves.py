@@ -8,7 +8,9 @@ Usage:
         --group "fixed_ltos=results/shenzhen_congested_v1/fixed_ltos" \
         --out docs/results/shenzhen_congested_100ep_learning.png
 
-Each group is ``LABEL=DIR`` where ``DIR`` holds ``seed<k>/episodes.csv``. ``ltos-traffic
+Each group is ``LABEL=DIR`` where ``DIR`` holds ``seed<k>/episodes.csv``. ``--csv PATH`` also
+keeps the plotted training rows (label, seed, episode and the figures in ``KEPT``), so the
+curves outlive the run directories. ``ltos-traffic
 report`` groups runs by controller name, so two settings of one controller share a line there;
 this draws one line per label (mean over seeds of the training episodes' travel time of arrived
 vehicles, band min to max) and, where the runs record it, the mean self-weight below.
@@ -27,6 +29,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ltos_traffic import atomic
+
+KEPT = ("avg_travel_time_s", "episode_return", "teleports", "epsilon", "self_weight", "wall_s")
 
 
 def load_group(directory: Path) -> pd.DataFrame:
@@ -48,6 +52,7 @@ def main() -> None:
     )
     parser.add_argument("--title", default="")
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--csv", type=Path, help="also write the plotted training rows here")
     args = parser.parse_args()
     groups = {}
     for item in args.group:
@@ -85,6 +90,14 @@ def main() -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     atomic.atomic_write_bytes(args.out, buf.getvalue())
+    if args.csv:
+        frames = []
+        for label, frame in groups.items():
+            columns = ["seed", "episode", *(c for c in KEPT if c in frame)]
+            frames.append(frame[columns].assign(label=label))
+        kept = pd.concat(frames, ignore_index=True)
+        kept = kept[["label", *(c for c in kept.columns if c != "label")]]
+        atomic.atomic_write_bytes(args.csv, kept.to_csv(index=False).encode())
 
 
 if __name__ == "__main__":

@@ -30,11 +30,18 @@ def _episodes(folder: Path, seeds: int, weights: bool) -> None:
 def test_draws_labelled_groups_with_an_equals_sign_in_the_label(tmp_path: Path) -> None:
     _episodes(tmp_path / "a", seeds=2, weights=True)
     _episodes(tmp_path / "b", seeds=1, weights=False)
-    out = tmp_path / "curves.png"
+    out, kept = tmp_path / "curves.png", tmp_path / "curves.csv"
     done = _run("--group", f"ltos, hl_max_shift=0.03={tmp_path / 'a'}",
-                "--group", f"dgn={tmp_path / 'b'}", "--out", str(out))  # fmt: skip
+                "--group", f"dgn={tmp_path / 'b'}",
+                "--out", str(out), "--csv", str(kept))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = pd.read_csv(kept)  # the training rows only, labelled, with the seed
+    assert list(rows.columns[:3]) == ["label", "seed", "episode"]
+    assert len(rows) == 9 and set(rows["label"]) == {"ltos, hl_max_shift=0.03", "dgn"}
+    first = rows[(rows["label"] == "dgn") & (rows["episode"] == 0)]
+    assert first["avg_travel_time_s"].tolist() == [300.0]
+    assert rows["self_weight"].isna().sum() == 3  # dgn records no weights
 
 
 def test_bad_groups_are_one_line_errors(tmp_path: Path) -> None:
