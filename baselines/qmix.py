@@ -130,7 +130,11 @@ class MonotonicMixer(nn.Module):
         b1 = self.hyper_b1(state)
         hidden = F.elu(torch.einsum("bn,bne->be", q, w1) + b1)
         w2 = self.hyper_w2(state).abs()
-        return (hidden * w2).sum(-1) + self.hyper_b2(state).squeeze(-1)
+        return (hidden * w2).sum(-1) + self.state_value(state)
+
+    def state_value(self, state: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` the term that reads the state alone, ``V(s)`` (PyMARL's last hypernet)."""
+        return self.hyper_b2(state).squeeze(-1)
 
 
 class SumMixer(nn.Module):
@@ -139,6 +143,10 @@ class SumMixer(nn.Module):
     def forward(self, q: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """``(B, N)`` agent values and ``(B, S)`` states -> ``(B,)`` team values."""
         return q.sum(-1)
+
+    def state_value(self, state: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` zeros: the sum has no state-only term."""
+        return state.new_zeros(len(state))
 
 
 class EpisodeBuffer:
@@ -248,7 +256,7 @@ class QMIX:
         self.gen = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.agent = AgentRNN(spec.obs_dim + a + n, config.hidden, a)
-        self.mixer: nn.Module = (
+        self.mixer: MonotonicMixer | SumMixer = (
             MonotonicMixer(n, spec.state_dim, config.mixing_embed)
             if config.mixer == "qmix"
             else SumMixer()

@@ -57,9 +57,7 @@ def credit(run: Path, windows: int = WINDOWS) -> dict[str, float | str]:
         b, steps, n = q.shape
         q, spread = q.reshape(b * steps, n), spread.reshape(b * steps, n)
         state = batch["state"][:, :-1].reshape(b * steps, -1)
-        # the mixer's state-only term (VDN's sum has none)
-        hyper_b2 = getattr(ctl.mixer, "hyper_b2", None)
-        v = hyper_b2(state).squeeze(-1) if hyper_b2 is not None else torch.zeros(len(state))
+        v = ctl.mixer.state_value(state)  # the mixer's state-only term (VDN's sum: none)
     with torch.enable_grad():  # the trained mixer itself, and its slope in each agent's value
         q = q.requires_grad_(True)
         q_tot = ctl.mixer(q, state)
