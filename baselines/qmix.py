@@ -75,6 +75,9 @@ class QMIXConfig:
     burn_in_steps: int = 10  # GRU warm-up steps before them, no loss (ours, after R2D2)
     buffer_capacity: int = 10_000  # transitions kept, as whole episodes; Table 4 traffic 10,000
     tau: float = 0.1  # soft target-update rate per update; Table 4 traffic 0.1
+    target_update_interval: int = 0  # 0: soft update with tau after every update (Table 4);
+    # N > 0: copy the online networks into the targets every N updates instead (PyMARL: a
+    # hard copy every 200 episodes at one update per episode)
     eps_start: float = 0.4  # epsilon of the first episode; Table 4 traffic 0.4
     eps_decay: float = 0.9  # epsilon factor per episode; Table 4 traffic 0.9
     eps_end: float = 0.05  # epsilon floor; Table 4 traffic 0.05
@@ -88,6 +91,11 @@ class QMIXConfig:
         """Reject a mixer name no run can use (``--set`` turns this into a one-line error)."""
         if self.mixer not in MIXERS:
             raise ValueError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
+        if self.target_update_interval < 0:
+            raise ValueError(
+                "target_update_interval must be 0 (soft updates) or a positive number of updates,"
+                f" got {self.target_update_interval}"
+            )
 
 
 class AgentRNN(nn.Module):
@@ -409,9 +417,11 @@ class QMIX:
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
         self.optim.step()
-        for polyak in self.polyak:
-            polyak(cfg.tau)
         self.updates += 1
+        interval = cfg.target_update_interval
+        if not interval or self.updates % interval == 0:
+            for polyak in self.polyak:
+                polyak(cfg.tau if not interval else 1.0)  # lerp with weight 1 copies exactly
         q_mean = (q_tot.detach() * train).sum() / count
         return {"td_loss": loss.item(), "q_tot": q_mean.item(), "grad_norm": float(grad_norm)}
 

@@ -152,3 +152,20 @@ def test_vdn_mixer_sums_the_agents_and_trains_without_state_terms() -> None:
     assert_learns(env, QMIX(env.spec, cfg, seed=0), 40, {"td_loss", "q_tot", "epsilon"}, floor=24)
     with pytest.raises(ValueError, match="mixer must be one of"):
         QMIXConfig(mixer="sum")
+
+
+def test_hard_target_updates_copy_every_interval_and_hold_between() -> None:
+    """PyMARL's target rule: the targets stay put between copies, then equal the online nets."""
+    env = TargetEnv(n_agents=2, steps=6)
+    cfg = QMIXConfig(updates_per_episode=1, batch_size=2, target_update_interval=3)
+    ctl = QMIX(env.spec, cfg, seed=0)
+    start = [p.detach().clone() for p in ctl.target_agent.parameters()]
+    train(env, ctl, 2)  # two updates: no copy yet, whatever tau says
+    assert all(torch.equal(a, b) for a, b in zip(start, ctl.target_agent.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(start, ctl.agent.parameters()))
+    train(env, ctl, 1)  # the third update copies the online networks
+    assert ctl.updates == 3
+    for target, online in ((ctl.target_agent, ctl.agent), (ctl.target_mixer, ctl.mixer)):
+        assert all(torch.equal(a, b) for a, b in zip(target.parameters(), online.parameters()))
+    with pytest.raises(ValueError, match="target_update_interval must be 0"):
+        QMIXConfig(target_update_interval=-1)
