@@ -10,7 +10,12 @@ this prints and writes:
 * ``q_tot``, ``v_part`` and ``agents_part``: the team value, its state-only term ``V(s)`` and
   the rest (hypernetwork biases and agent utilities through the monotonic layer);
 * ``action_effect``: ``q_i_spread * dqtot_dqi``, about how far one agent's greedy choice can
-  move ``Q_tot``; ``team_reward``: the mean team reward of a step, for scale.
+  move ``Q_tot``; ``team_reward``: the mean team reward of a step, for scale;
+* from every stored episode of the replay (the last training episodes, epsilon at its floor):
+  ``hold_rate``, the share of decisions at which an agent repeats its previous phase,
+  ``longest_hold_steps``, an agent's longest run of one phase in an episode (decisions; mean
+  over agents and episodes), and ``unused_phases``, the legal phases an agent never picks in
+  an episode (mean), which say whether the policy serves every approach.
 
 Usage:
     python experiments/qmix_credit.py RUN_DIR [RUN_DIR ...] --out docs/results/qmix_credit.csv
@@ -64,6 +69,11 @@ def credit(run: Path, windows: int = WINDOWS) -> dict[str, float | str]:
         (slope,) = torch.autograd.grad(q_tot.sum(), q)
     q, q_tot = q.detach(), q_tot.detach()
     train = batch["train"].reshape(-1).bool()
+    arrays = ctl.buffer.arrays
+    stored = len(ctl.buffer)
+    holds = phase_holds(
+        arrays["actions"][:stored], arrays["filled"][:stored], arrays["mask"][:stored]
+    )
     return {
         "run": str(run),
         "scenario": config["scenario"]["name"],
@@ -78,6 +88,35 @@ def credit(run: Path, windows: int = WINDOWS) -> dict[str, float | str]:
         "agents_part": float((q_tot - v)[train].mean()),
         "action_effect": float((spread * slope)[train].mean()),
         "team_reward": float(batch["reward"].reshape(-1)[train].mean()),
+        **holds,
+    }
+
+
+def phase_holds(actions: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """How the stored episodes use the phases.
+
+    Args:
+        actions: ``(E, T, N)`` phases chosen.
+        filled: ``(E, T)`` real steps.
+        mask: ``(E, T + 1, N, A)`` legal phases.
+
+    Returns:
+        ``hold_rate``, ``longest_hold_steps`` and ``unused_phases`` (see the module text).
+    """
+    same, longest, unused = [], [], []
+    for acts, real, legal in zip(actions, filled, mask):
+        acts = acts[real]  # (T', N)
+        same.append(acts[1:] == acts[:-1])
+        for agent in range(acts.shape[1]):
+            column = acts[:, agent]
+            cuts = np.flatnonzero(np.diff(column)) + 1
+            runs = np.diff(np.concatenate([[0], cuts, [len(column)]]))
+            longest.append(runs.max())
+            unused.append(legal[0, agent].sum() - len(np.unique(column)))
+    return {
+        "hold_rate": float(np.concatenate(same).mean()),
+        "longest_hold_steps": float(np.mean(longest)),
+        "unused_phases": float(np.mean(unused)),
     }
 
 
