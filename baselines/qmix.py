@@ -88,7 +88,7 @@ class QMIXConfig:
     # (Sunehag et al. 2018, no state), a diagnostic: can the agents learn without the state terms?
 
     def __post_init__(self) -> None:
-        """Reject a mixer name no run can use (``--set`` turns this into a one-line error)."""
+        """Reject settings no run can use (``--set`` turns these into a one-line error)."""
         if self.mixer not in MIXERS:
             raise ValueError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
         if self.target_update_interval < 0:
