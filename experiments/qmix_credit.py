@@ -98,7 +98,9 @@ def phase_holds(actions: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> di
     Args:
         actions: ``(E, T, N)`` phases chosen.
         filled: ``(E, T)`` real steps.
-        mask: ``(E, T + 1, N, A)`` legal phases.
+        mask: ``(E, T + 1, N, A)`` legal phases; an agent's unused phases are counted
+            against its legal set at the episode's first step (a junction's phases do not
+            change within an episode).
 
     Returns:
         ``hold_rate``, ``longest_hold_steps`` and ``unused_phases`` (see the module text).
