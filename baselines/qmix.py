@@ -52,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ltos_traffic.controllers.base import register
-from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
+from ltos_traffic.learning.exploration import EpsilonSchedule, RepeatLimit, epsilon_greedy
 from ltos_traffic.learning.nn import Polyak
 from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition
@@ -86,11 +86,19 @@ class QMIXConfig:
     hyper_init_gain: float = 0.1  # orthogonal gain of the mixing-weight hypernets (ours)
     mixer: str = "qmix"  # "qmix": the monotonic hypernetwork mixer; "vdn": Q_tot = sum of Q_i
     # (Sunehag et al. 2018, no state), a diagnostic: can the agents learn without the state terms?
+    max_repeat: int = 0  # 0: no limit; N > 0: no agent chooses one action more than N decisions
+    # in a row (traffic: a max green of N decision intervals), in acting and in the double-Q
+    # target's legal actions (ours, not the paper's; see RepeatLimit)
 
     def __post_init__(self) -> None:
         """Reject settings no run can use (``--set`` turns these into a one-line error)."""
         if self.mixer not in MIXERS:
             raise ValueError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
+        if self.max_repeat < 0:
+            raise ValueError(
+                f"max_repeat must be 0 (no limit) or a positive number of decisions, got"
+                f" {self.max_repeat}"
+            )
         if self.target_update_interval < 0:
             raise ValueError(
                 "target_update_interval must be 0 (soft updates) or a positive number of updates,"
@@ -294,6 +302,9 @@ class QMIX:
         self.updates = 0
         self.hidden = torch.zeros(n, config.hidden)
         self.last_action = torch.zeros(n, a)
+        # the repeat limit as acting applies it, and as the stored episode replays it
+        self.act_limit = RepeatLimit(n, config.max_repeat)
+        self.replay_limit = RepeatLimit(n, config.max_repeat)
         self._episode: dict[str, list[np.ndarray]] = {name: [] for name in EpisodeBuffer.FIELDS}
 
     def _inputs(self, obs: torch.Tensor, last_action: torch.Tensor) -> torch.Tensor:
@@ -307,15 +318,20 @@ class QMIX:
         return self.schedule.value(self.episodes)
 
     def act(self, step: TimeStep, *, explore: bool) -> np.ndarray:
-        """Epsilon-greedy (explore) or greedy legal actions from the agents' GRU Q-values."""
+        """Epsilon-greedy (explore) or greedy legal actions from the agents' GRU Q-values.
+
+        Legal: allowed by ``step.action_mask`` and by the repeat limit (``max_repeat``).
+        """
         if step.t == 0:
             self.hidden = torch.zeros_like(self.hidden)
             self.last_action = torch.zeros_like(self.last_action)
+            self.act_limit.reset()
         with torch.no_grad():
             x = self._inputs(torch.from_numpy(step.obs).float(), self.last_action)
             q, self.hidden = self.agent(x, self.hidden)
         eps = self.exploration_rate if explore else 0.0
-        actions = epsilon_greedy(q.numpy(), np.asarray(step.action_mask, bool), eps, self.rng)
+        actions = epsilon_greedy(q.numpy(), self.act_limit.legal(step.action_mask), eps, self.rng)
+        self.act_limit.record(actions)
         self.last_action = F.one_hot(torch.from_numpy(actions), self.spec.n_actions).float()
         return actions
 
@@ -326,17 +342,21 @@ class QMIX:
         if step.t == 0:
             for rows in ep.values():
                 rows.clear()
+            self.replay_limit.reset()
         ep["obs"].append(step.obs)
         ep["state"].append(step.state)
-        ep["mask"].append(step.action_mask)
+        ep["mask"].append(self.replay_limit.legal(step.action_mask))
         ep["actions"].append(np.asarray(transition.actions, np.int64))
+        self.replay_limit.record(transition.actions)
         ep["reward"].append(np.asarray(nxt.reward.mean() * self.config.reward_scale, np.float32))
         if not nxt.done:
             return {}
         episode = {name: np.stack(rows) for name, rows in ep.items() if name != "filled"}
         episode["obs"] = np.concatenate([episode["obs"], nxt.obs[None]])
         episode["state"] = np.concatenate([episode["state"], nxt.state[None]])
-        episode["mask"] = np.concatenate([episode["mask"], nxt.action_mask[None]])
+        episode["mask"] = np.concatenate(
+            [episode["mask"], self.replay_limit.legal(nxt.action_mask)[None]]
+        )
         self.buffer.add(episode)
         for rows in ep.values():
             rows.clear()

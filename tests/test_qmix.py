@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 from baselines.qmix import QMIX, EpisodeBuffer, MonotonicMixer, QMIXConfig
+from ltos_traffic.cli import cli
+from ltos_traffic.experiments.checkpoint import load_checkpoint
+from ltos_traffic.experiments.experiment import make_run
+from ltos_traffic.learning.exploration import RepeatLimit
+from ltos_traffic.scenario import load_scenario
+from ltos_traffic.types import TimeStep
 
 from fakes import one_torch_thread
 from fakes_baselines import TargetEnv, assert_learns, assert_resume_is_exact, train
@@ -169,3 +179,103 @@ def test_hard_target_updates_copy_every_interval_and_hold_between() -> None:
         assert all(torch.equal(a, b) for a, b in zip(target.parameters(), online.parameters()))
     with pytest.raises(ValueError, match="target_update_interval must be 0"):
         QMIXConfig(target_update_interval=-1)
+
+
+def _longest_run(actions: np.ndarray) -> int:
+    """Longest run of one action in a row, over the agents of ``(T, N)`` actions."""
+    best = 0
+    for column in np.asarray(actions).T:
+        cuts = np.flatnonzero(np.diff(column)) + 1
+        best = max(best, int(np.diff(np.concatenate([[0], cuts, [len(column)]])).max()))
+    return best
+
+
+class _AllLegal(TargetEnv):
+    """TargetEnv whose every action is always legal (so the limit alone masks)."""
+
+    def _timestep(self, reward: np.ndarray) -> TimeStep:
+        step = super()._timestep(reward)
+        self.mask[:] = True
+        return dataclasses.replace(step, action_mask=self.mask.copy())
+
+
+def test_repeat_limit_masks_an_action_chosen_max_repeat_times_in_a_row() -> None:
+    limit = RepeatLimit(3, max_repeat=2)
+    mask = np.ones((3, 3), bool)
+    mask[2] = [False, True, False]  # agent 2 has one legal action: it keeps it
+    np.testing.assert_array_equal(limit.legal(mask), mask)  # nothing chosen yet
+    limit.record(np.array([0, 1, 1]))
+    np.testing.assert_array_equal(limit.legal(mask), mask)  # once in a row: still allowed
+    limit.record(np.array([0, 2, 1]))
+    legal = limit.legal(mask)
+    assert legal[0].tolist() == [False, True, True]  # agent 0 chose 0 twice in a row
+    assert legal[1].tolist() == [True, True, True]  # agent 1 changed
+    assert legal[2].tolist() == [False, True, False]  # its only action stays legal
+    assert mask.all(axis=1)[:2].all()  # the caller's mask is not touched
+    limit.record(np.array([1, 2, 1]))
+    assert limit.legal(mask)[0].all() and not limit.legal(mask)[1, 2]
+    limit.reset()
+    np.testing.assert_array_equal(limit.legal(mask), mask)
+    unlimited = RepeatLimit(3, max_repeat=0)
+    for _ in range(5):
+        unlimited.record(np.array([0, 1, 1]))
+    np.testing.assert_array_equal(unlimited.legal(mask), mask)
+
+
+def test_max_repeat_bounds_every_run_in_acting_and_in_the_stored_masks() -> None:
+    """The limit is part of the policy: in exploring and greedy acting, and in the replayed
+    legal sets the double-Q target maximises over."""
+    env = _AllLegal(n_agents=3, n_actions=3, steps=12)
+    cfg = QMIXConfig(batch_size=2, updates_per_episode=1, max_repeat=2, eps_start=0.0, eps_end=0.0)
+    ctl = QMIX(env.spec, cfg, seed=0)
+    # An untrained greedy policy repeats itself: bias the agents' network towards action 0.
+    with torch.no_grad():
+        ctl.agent.fc_out.bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+    train(env, ctl, 3)
+    arrays = ctl.buffer.arrays
+    for episode in range(len(ctl.buffer)):
+        actions, mask = arrays["actions"][episode], arrays["mask"][episode]
+        assert _longest_run(actions) <= 2
+        for t in range(2, actions.shape[0] + 1):  # chosen at t - 2 and t - 1: masked at t
+            twice = actions[t - 2] == actions[t - 1]
+            agents = np.flatnonzero(twice)
+            assert not mask[t, agents, actions[t - 1, agents]].any()
+    step, chosen = env.reset(7), []
+    while not step.done:  # greedy evaluation keeps the limit too
+        chosen.append(ctl.act(step, explore=False))
+        step = env.step(chosen[-1])
+    assert _longest_run(np.stack(chosen)) <= 2
+    free = QMIX(env.spec, QMIXConfig(eps_start=0.0, eps_end=0.0), seed=0)
+    with torch.no_grad():
+        free.agent.fc_out.bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+    step, chosen = env.reset(7), []
+    while not step.done:  # without the limit the same bias holds action 0 where legal
+        chosen.append(free.act(step, explore=False))
+        step = env.step(chosen[-1])
+    assert _longest_run(np.stack(chosen)) > 2
+    with pytest.raises(ValueError, match="max_repeat must be 0"):
+        QMIXConfig(max_repeat=-1)
+
+
+def test_max_repeat_caps_the_green_of_every_light_on_sumo(tmp_path: Path) -> None:
+    """grid2x2 on SUMO, 2 episodes with ``--set max_repeat=2``: no light holds a phase for
+    more than 2 decisions in the stored training episodes or in the greedy evaluation."""
+    args = ["run", "--net", "grid2x2", "--controller", "qmix", "--episodes", "2", "--seed", "0",
+            "--set", "max_repeat=2", "--set", "eps_start=0.0", "--set", "eps_end=0.0",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    run = next(tmp_path.glob("*/qmix/seed0"))
+    env, ctl = make_run(load_scenario("grid2x2"), "qmix", seed=0, overrides=["max_repeat=2"])
+    try:
+        load_checkpoint(run / "checkpoint.pt", ctl)
+        arrays = ctl.buffer.arrays
+        assert len(ctl.buffer) == 2
+        for episode in range(2):
+            assert _longest_run(arrays["actions"][episode][arrays["filled"][episode]]) <= 2
+        step, chosen = env.reset(5), []
+        while not step.done:
+            chosen.append(ctl.act(step, explore=False))
+            step = env.step(chosen[-1])
+    finally:
+        env.close()
+    assert _longest_run(np.stack(chosen)) <= 2

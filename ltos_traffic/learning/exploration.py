@@ -1,4 +1,4 @@
-"""Exploration: a per-episode epsilon schedule, masked epsilon-greedy, OU noise.
+"""Exploration: a per-episode epsilon schedule, masked epsilon-greedy, OU noise, a repeat limit.
 
 Every random draw comes from a ``numpy.random.Generator`` the caller owns, so a
 controller's exploration is reproducible from its seed and resumable from its
@@ -55,6 +55,45 @@ def epsilon_greedy(
     random = np.where(mask, noise, -1.0).argmax(axis=1)
     explore = rng.random(mask.shape[0]) < epsilon
     return np.where(explore, random, greedy).astype(np.int64)
+
+
+class RepeatLimit:
+    """No agent may choose the same action more than ``max_repeat`` decisions in a row.
+
+    In traffic a phase chosen ``max_repeat`` decisions in a row has had its maximum
+    green (``max_repeat`` decision intervals): it is masked for the next decision,
+    so the light must change, as an actuated controller's max green makes it. An
+    agent whose only legal action is the repeated one keeps it. ``max_repeat = 0``
+    means no limit.
+    """
+
+    def __init__(self, n_agents: int, max_repeat: int) -> None:
+        self.max_repeat = max_repeat
+        self.last = np.full(n_agents, -1, dtype=np.int64)  # -1: no action yet
+        self.repeats = np.zeros(n_agents, dtype=np.int64)
+
+    def reset(self) -> None:
+        """Forget the history (an episode starts)."""
+        self.last[:] = -1
+        self.repeats[:] = 0
+
+    def legal(self, mask: np.ndarray) -> np.ndarray:
+        """``(N, A)`` bool: ``mask`` less every action that would exceed the limit."""
+        if self.max_repeat <= 0:
+            return np.asarray(mask, dtype=bool)
+        out = np.array(mask, dtype=bool)
+        rows = np.flatnonzero((self.repeats >= self.max_repeat) & (self.last >= 0))
+        if rows.size:
+            out[rows, self.last[rows]] = False
+            alone = rows[~out[rows].any(axis=1)]
+            out[alone, self.last[alone]] = True
+        return out
+
+    def record(self, actions: np.ndarray) -> None:
+        """Count the ``(N,)`` actions just chosen."""
+        actions = np.asarray(actions, dtype=np.int64)
+        self.repeats = np.where(actions == self.last, self.repeats + 1, 1)
+        self.last = actions.copy()
 
 
 class OUNoise:
