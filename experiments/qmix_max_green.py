@@ -90,12 +90,13 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, help="write the rows here as CSV")
     args = parser.parse_args()
+    bad = f"--max-repeat takes integers >= 0 like 0,6; got {args.max_repeat!r}"
     try:
         limits = [int(x) for x in args.max_repeat.split(",")]
     except ValueError:
-        raise SystemExit(f"--max-repeat takes integers >= 0 like 0,6; got {args.max_repeat!r}")
+        raise SystemExit(bad) from None
     if any(n < 0 for n in limits):
-        raise SystemExit(f"--max-repeat takes integers >= 0 like 0,6; got {args.max_repeat!r}")
+        raise SystemExit(bad)
     for run in args.runs:
         if not (run / "checkpoint.pt").is_file() or not (run / "summary.json").is_file():
             raise SystemExit(f"no checkpoint.pt and summary.json in {run}; pass a finished run")
