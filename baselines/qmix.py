@@ -36,7 +36,11 @@ the epsilon schedule, tau and buffer size are Table 4's traffic values; the
 mixing-weight hypernetworks start at a tenth of the orthogonal scale (ours, see
 ``hyper_init_gain``); the update cadence above is ours. ``mixer = "vdn"`` swaps the
 mixer for VDN's plain sum (no state terms, no parameters), a diagnostic of whether the
-agents' utilities learn when the state cannot carry the team value.
+agents' utilities learn when the state cannot carry the team value. ``max_repeat = N``
+(default 0, off) bounds how long an agent may repeat one action, a maximum green in traffic;
+it applies in acting and in the legal sets of the stored episodes (so the double-Q target
+maximises over the actions the policy could take), a diagnostic of issue 14's collapsed runs,
+which hold phases for minutes.
 """
 
 from __future__ import annotations
