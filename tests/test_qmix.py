@@ -279,3 +279,20 @@ def test_max_repeat_caps_the_green_of_every_light_on_sumo(tmp_path: Path) -> Non
     finally:
         env.close()
     assert _longest_run(np.stack(chosen)) <= 2
+
+
+def test_default_targets_are_pymarls_hard_copies_every_200_updates() -> None:
+    """Issue 14: soft tau 0.1 per update let the targets follow the online networks within an
+    episode, and the team value diverged on grid6x6 (Q_tot above zero with negative rewards).
+    The default is PyMARL's rule: the targets hold still for 200 updates, then copy."""
+    assert QMIXConfig().target_update_interval == 200
+    env = TargetEnv(n_agents=2, steps=6)
+    ctl = QMIX(env.spec, QMIXConfig(batch_size=2, updates_per_episode=25), seed=0)
+    start = [p.detach().clone() for p in ctl.target_mixer.parameters()]
+    train(env, ctl, 7)  # 175 updates: the targets have not moved
+    assert all(torch.equal(a, b) for a, b in zip(start, ctl.target_mixer.parameters()))
+    train(env, ctl, 1)  # the 200th update copies the online networks
+    assert ctl.updates == 200
+    for target, online in ((ctl.target_agent, ctl.agent), (ctl.target_mixer, ctl.mixer)):
+        assert all(torch.equal(a, b) for a, b in zip(target.parameters(), online.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(start, ctl.target_mixer.parameters()))
