@@ -35,9 +35,12 @@ gradient clip 10 and batch of 16 follow the authors' PyMARL defaults;
 the epsilon schedule and buffer size are Table 4's traffic values (Table 4 is DQN's, DGN's
 and IP's; Table 6 gives QMIX none); the target networks are hard copies of the online ones
 every 200 updates, PyMARL's ``target_update_interval`` (Table 4's soft tau 0.1 per update,
-the default until issue 14's fifth session, let the targets follow the online networks within
+the default until issue 14's sixth session, let the targets follow the online networks within
 an episode, and QMIX's team value then diverged on one grid6x6 seed in five: ``Q_tot`` rose
-above zero while every reward is negative, and the policy collapsed); the
+above zero while every reward is negative, and the policy collapsed). The price is a slow
+start: the team value moves about one bootstrap step per copy (every 8.3 episodes), and some
+seeds stay jammed for 60-90 episodes before they learn, so QMIX's budget is 200 episodes
+(measured: grid6x6 and Shenzhen, 3 seeds each, issue 14's results); the
 mixing-weight hypernetworks start at a tenth of the orthogonal scale (ours, see
 ``hyper_init_gain``); the update cadence above is ours. ``mixer = "vdn"`` swaps the
 mixer for VDN's plain sum (no state terms, no parameters), a diagnostic of whether the
