@@ -87,7 +87,9 @@ def main() -> None:
         seeds = sorted(runs[controller])
         rows = [runs[controller][s] for s in seeds]
         episodes = int(rows[0].get("train_episodes") or 0)
-        training = f"{episodes} episodes" if episodes else "none"
+        # a checkpoint's evaluation (`run --checkpoint`) trains nothing itself; its summary
+        # says what the checkpoint holds ("checkpoint: 200 episodes")
+        training = f"{episodes} episodes" if episodes else str(rows[0].get("training") or "none")
         cells = [_cell([r.get(k) for r in rows], k) for k, _ in COLUMNS]
         seed_text = ",".join(map(str, seeds))
         lines.append(f"| {controller} | {seed_text} | {training} | " + " | ".join(cells) + " |")
