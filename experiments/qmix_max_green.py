@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from qmix_credit import phase_holds  # this folder's script (first on the path when run)
 
 from ltos_traffic.experiments import rundir
 from ltos_traffic.experiments.checkpoint import load_checkpoint
@@ -51,9 +52,11 @@ def replay(run: Path, max_repeat: int) -> dict[str, Any]:
         load_scenario(config["scenario"]["name"]), "qmix", seed=config["seed"], overrides=settings
     )
     chosen: list[np.ndarray] = []
+    legal: list[np.ndarray] = []
 
     def record(step: TimeStep, actions: np.ndarray) -> None:
         chosen.append(np.array(actions))
+        legal.append(np.asarray(step.action_mask, dtype=bool))
 
     try:
         load_checkpoint(run / "checkpoint.pt", ctl)
@@ -62,11 +65,9 @@ def replay(run: Path, max_repeat: int) -> dict[str, Any]:
         )
     finally:
         env.close()
-    actions = np.stack(chosen)  # (T, N)
-    longest = []
-    for column in actions.T:
-        cuts = np.flatnonzero(np.diff(column)) + 1
-        longest.append(np.diff(np.concatenate([[0], cuts, [len(column)]])).max())
+    actions = np.stack(chosen)[None]  # one episode, (1, T, N)
+    masks = np.stack([*legal, legal[-1]])[None]  # (1, T + 1, N, A)
+    holds = phase_holds(actions, np.ones(actions.shape[:2], dtype=bool), masks)
     m = result.metrics
     return {
         "run": str(run),
@@ -77,8 +78,8 @@ def replay(run: Path, max_repeat: int) -> dict[str, Any]:
         "avg_travel_time_s": m.avg_travel_time_s,
         "teleports": m.teleports,
         "waiting_to_insert": m.waiting_to_insert,
-        "hold_rate": float((actions[1:] == actions[:-1]).mean()),
-        "longest_hold_steps": float(np.mean(longest)),
+        "hold_rate": holds["hold_rate"],
+        "longest_hold_steps": holds["longest_hold_steps"],
     }
 
 
