@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from ltos_traffic.learning.buffer import ReplayBuffer
+from ltos_traffic.learning.buffer import Batch, ReplayBuffer, RowCache
 
 N, D, A, K = 3, 4, 2, 2
 
@@ -112,3 +114,41 @@ def test_state_round_trip_with_weights_only_and_shape_check() -> None:
         )
     with pytest.raises(ValueError):
         ReplayBuffer(7, N, D, A, extras={"weights": ((N, K), np.float32)}).load_state_dict(state)
+
+
+def test_row_cache_computes_each_row_once_until_it_is_rewritten() -> None:
+    buf = _buffer(5)
+    for t in range(5):
+        _add(buf, t)
+    cache = RowCache(5, (N,))
+    computed: list[list[int]] = []
+
+    def rewards(batch: Batch) -> Callable[[Any], torch.Tensor]:
+        def compute(positions: Any) -> torch.Tensor:
+            computed.append(np.asarray(batch.rows)[positions].tolist())
+            return torch.from_numpy(batch.reward[positions])
+
+        return compute
+
+    first = buf.gather(np.array([1, 3]))
+    assert torch.equal(
+        cache.lookup(first.rows, buf, rewards(first)), torch.from_numpy(first.reward)
+    )
+    again = buf.gather(np.array([3, 1, 4]))
+    assert torch.equal(
+        cache.lookup(again.rows, buf, rewards(again)), torch.from_numpy(again.reward)
+    )
+    assert computed == [[1, 3], [4]]  # rows 1 and 3 were kept
+    _add(buf, 5)  # the ring overwrites row 0 ...
+    _add(buf, 6)  # ... and row 1
+    later = buf.gather(np.array([1, 3]))
+    assert torch.equal(
+        cache.lookup(later.rows, buf, rewards(later)), torch.from_numpy(later.reward)
+    )
+    assert computed[-1] == [1]
+    cache.clear()
+    cache.lookup(later.rows, buf, rewards(later))
+    assert computed[-1] == [1, 3]
+    outside = buf.gather(np.array([2]))._replace(rows=None)  # not from the buffer: nothing kept
+    assert torch.equal(cache.lookup(None, buf, lambda pos: torch.from_numpy(outside.reward[pos])),
+                       torch.from_numpy(outside.reward))  # fmt: skip

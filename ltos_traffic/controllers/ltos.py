@@ -66,12 +66,13 @@ import torch
 from torch import nn
 
 from ltos_traffic.controllers.base import register
-from ltos_traffic.learning.buffer import Batch
+from ltos_traffic.learning.buffer import Batch, RowCache
 from ltos_traffic.learning.dgn import DGNConfig, DGNLearner, DGNNet
 from ltos_traffic.learning.exploration import OUNoise
 from ltos_traffic.learning.nn import (
     Polyak,
     Relation,
+    attention_bias,
     gather_neighbours,
     init_normal_,
     make_optimizer,
@@ -174,6 +175,40 @@ def received_weights(matrix: torch.Tensor, index: torch.Tensor, mask: torch.Tens
     return senders_to_i * mask.float()
 
 
+def reverse_slots(index: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where ``w_ji`` (j = ``index[i, k]``) lies in the flattened per-slot weights ``(N·K)``.
+
+    Returns ``(reverse, keep)``, both ``(N, K)``: ``reverse[i, k] = j·K + k'`` with
+    ``index[j, k'] == i``, and ``keep`` 1.0 there; 0 / 0.0 on padded slots and where
+    j does not list i (then i receives nothing from j).
+    """
+    n, k = index.shape
+    reverse = torch.zeros((n, k), dtype=torch.long)
+    keep = torch.zeros((n, k))
+    for i in range(n):
+        for slot in range(k):
+            if mask[i, slot]:
+                j = int(index[i, slot])
+                back = ((index[j] == i) & mask[j]).nonzero().flatten()
+                if back.numel():
+                    reverse[i, slot] = j * k + int(back[0])
+                    keep[i, slot] = 1.0
+    return reverse.to(index.device), keep.to(index.device)
+
+
+def received_from_slots(
+    weights: torch.Tensor, reverse: torch.Tensor, keep: torch.Tensor
+) -> torch.Tensor:
+    """``(B, N, K)`` received weights straight from per-slot weights ``(B, N, K)``.
+
+    ``reverse, keep``: :func:`reverse_slots`. The same values as
+    :func:`received_weights` of :func:`sharing_matrix` (each entry of that one-hot
+    sum has one non-zero term), without the dense ``(B, N, N)`` matrix.
+    """
+    flat = weights.flatten(1).index_select(1, reverse.reshape(-1)).view(weights.shape)
+    return flat * keep
+
+
 def shaped_rewards(matrix: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
     """``r~_i = sum_j w_ji r_j`` for ``(B, N, N)`` weights and ``(B, N)`` raw rewards."""
     return torch.einsum("bji,bj->bi", matrix, reward)
@@ -200,17 +235,19 @@ def slot_pairs(
     relations: nn.ModuleList,
     index: torch.Tensor,
     mask: torch.Tensor,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """DGN body features paired per neighbourhood slot: ``(z_i, z_j)``, each ``(B, N, K, Z)``.
 
     ``z`` concatenates the encoder output and every relation block's output;
     ``z_j`` is the feature of the agent in slot k, so heads on the pair follow
-    the neighbour order.
+    the neighbour order. ``bias``: the :func:`attention_bias` for the
+    relation blocks' dense evaluation, or ``None``.
     """
     h = encoder(obs)
     features = [h]
     for relation in relations:
-        h = relation(h, index, mask)
+        h = relation(h, index, mask, bias=bias)
         features.append(h)
     z = torch.cat(features, dim=-1)  # (B, N, Z)
     z_j = gather_neighbours(z, index)
@@ -236,6 +273,8 @@ class SharingPolicy(nn.Module):
         self.log_degree: torch.Tensor
         self.register_buffer("index", index.clone())
         self.register_buffer("mask", mask.clone())
+        self.attention_bias: torch.Tensor | None
+        self.register_buffer("attention_bias", attention_bias(index, mask), persistent=False)
         self.register_buffer("log_degree", torch.log(degree.clamp(min=1.0)))
 
     def reset_selfish(self) -> None:
@@ -248,7 +287,9 @@ class SharingPolicy(nn.Module):
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, N, K)`` logits, ``-inf`` on padded slots."""
-        z_i, z_j = slot_pairs(obs, self.encoder, self.relations, self.index, self.mask)
+        z_i, z_j = slot_pairs(
+            obs, self.encoder, self.relations, self.index, self.mask, self.attention_bias
+        )
         logits = self.pair(torch.cat([z_i, z_j], dim=-1)).squeeze(-1)
         is_self = torch.zeros(logits.shape[-1], device=logits.device)
         is_self[0] = 1.0
@@ -289,10 +330,14 @@ class DecomposedQNet(nn.Module):
         self.mask: torch.Tensor
         self.register_buffer("index", index.clone())
         self.register_buffer("mask", mask.clone())
+        self.attention_bias: torch.Tensor | None
+        self.register_buffer("attention_bias", attention_bias(index, mask), persistent=False)
 
     def components(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, N, K, A)``: ``Q_i^(k)(o, a)``, zero on padded slots."""
-        z_i, z_j = slot_pairs(obs, self.encoder, self.relations, self.index, self.mask)
+        z_i, z_j = slot_pairs(
+            obs, self.encoder, self.relations, self.index, self.mask, self.attention_bias
+        )
         is_self = torch.zeros((*z_j.shape[:-1], 1), device=z_j.device)
         is_self[:, :, 0] = 1.0
         out = self.pair(torch.cat([z_i, z_j, is_self], dim=-1))
@@ -332,11 +377,14 @@ class LToS(DGNLearner):
         self.weights = self._greedy_weights(np.zeros((spec.n_agents, spec.obs_dim), np.float32))
         self.hl_update_count = 0  # gradient steps of the high level
         self.hl_round_count = 0  # high-level update rounds
+        self.reverse_slot, self.reverse_keep = reverse_slots(self.nbr_index, self.nbr_mask)
         # The target high level's logits at o' of buffer rows, kept while phi_target and the
         # row are unchanged: between high-level rounds every TD step would recompute them.
-        self._target_cache = torch.zeros((config.buffer_capacity, *self.nbr_index.shape))
-        self._target_cache_ids = np.full(config.buffer_capacity, -1, np.int64)
+        k = self.nbr_index.shape[1]
+        self._target_cache = RowCache(config.buffer_capacity, (spec.n_agents, k))
         self._target_cache_version: tuple[int, ...] = ()
+        # each row's shaped reward and received weights (fixed once the row is stored)
+        self._shaped_cache = RowCache(config.buffer_capacity, (spec.n_agents, 1 + k))
         self._acting_edges_of: np.ndarray | None = None  # the weights _acting_edges belong to
         self._acting_edges = torch.zeros(0)
 
@@ -385,8 +433,10 @@ class LToS(DGNLearner):
         if step.t % self.config.hl_action_interval == 0:
             self.weights = self._high_level_act(step, explore)
         if self._acting_edges_of is not self.weights:  # new weights every hl_action_interval steps
-            matrix = sharing_matrix(torch.from_numpy(self.weights)[None], self.scatter)
-            self._acting_edges = received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
+            weights = torch.from_numpy(self.weights)[None]
+            self._acting_edges = received_from_slots(weights, self.reverse_slot, self.reverse_keep)[
+                ..., None
+            ]
             self._acting_edges_of = self.weights
         return self._acting_edges
 
@@ -413,11 +463,18 @@ class LToS(DGNLearner):
     def _learning_inputs(
         self, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        matrix = sharing_matrix(torch.from_numpy(batch.extras["weights"]), self.scatter)
-        reward = shaped_rewards(matrix, torch.from_numpy(batch.reward) * self.config.reward_scale)
-        edges = received_weights(matrix, self.nbr_index, self.nbr_mask)[..., None]
+        def shaped(rows: slice | np.ndarray) -> torch.Tensor:
+            """``(B, N, 1 + K)``: each row's shaped reward, then the weights each agent receives."""
+            weights = torch.from_numpy(batch.extras["weights"][rows])
+            reward = torch.from_numpy(batch.reward[rows]) * self.config.reward_scale
+            matrix = sharing_matrix(weights, self.scatter)
+            edges = received_from_slots(weights, self.reverse_slot, self.reverse_keep)
+            return torch.cat([shaped_rewards(matrix, reward)[..., None], edges], dim=-1)
+
+        # stored weights and rewards never change, so per row this is computed once
+        inputs = self._shaped_cache.lookup(batch.rows, self.buffer, shaped)
         next_edges = self._target_edges(torch.from_numpy(batch.next_obs), batch.rows)
-        return reward, edges, next_edges
+        return inputs[..., 0], inputs[..., 1:, None], next_edges
 
     def _target_edges(self, next_obs: torch.Tensor, rows: np.ndarray | None) -> torch.Tensor:
         """Received weights ``(B, N, K, 1)`` of the target high level at ``o'`` (Alg. 1 l. 15).
@@ -430,8 +487,8 @@ class LToS(DGNLearner):
             if self.config.hl_target_noise > 0:
                 noise = torch.randn(logits.shape, generator=self.generator)
                 logits = logits + self.config.hl_target_noise * noise
-            next_matrix = sharing_matrix(torch.softmax(logits, dim=-1), self.scatter)
-            return received_weights(next_matrix, self.nbr_index, self.nbr_mask)[..., None]
+            weights = torch.softmax(logits, dim=-1)
+            return received_from_slots(weights, self.reverse_slot, self.reverse_keep)[..., None]
 
     def _target_logits(self, next_obs: torch.Tensor, rows: np.ndarray | None) -> torch.Tensor:
         """``phi_target.logits(next_obs)``, reusing the logits of buffer ``rows`` seen before.
@@ -441,21 +498,13 @@ class LToS(DGNLearner):
         unchanged. Each row's logits come out of the forward the same whatever
         else is in its batch, so the reuse changes no bit of the result.
         """
-        if rows is None:
-            return self.phi_target.logits(next_obs)
         version = tuple(p._version for p in self.phi_polyak.target)
         if version != self._target_cache_version:
-            self._target_cache_ids[:] = -1
+            self._target_cache.clear()
             self._target_cache_version = version
-        ids = self.buffer.row_ids(rows)
-        stale = self._target_cache_ids[rows] != ids
-        if stale.any():
-            fresh = torch.from_numpy(np.flatnonzero(stale))
-            self._target_cache[torch.from_numpy(rows[stale])] = self.phi_target.logits(
-                next_obs[fresh]
-            )
-            self._target_cache_ids[rows[stale]] = ids[stale]
-        return self._target_cache[torch.from_numpy(rows)]
+        return self._target_cache.lookup(
+            rows, self.buffer, lambda fresh: self.phi_target.logits(next_obs[fresh])
+        )
 
     def _td_step(self, batch: Batch) -> float:
         """Plain TD on the shaped reward, or per component when ``q_decomposed``.

@@ -7,7 +7,7 @@ by construction: this is the appendix's "unified pseudo random number generator"
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -193,3 +193,47 @@ class ReplayBuffer:
         self._next_id += size
         self._size = size
         self._pos = int(state["pos"]) % self.capacity
+
+
+class RowCache:
+    """Values computed from replay rows, kept until their row is rewritten.
+
+    Keyed by :meth:`ReplayBuffer.row_ids`, so a row's value is recomputed only
+    after the row holds a new transition (or after :meth:`clear`, for values that
+    also depend on something else, such as a target network's parameters).
+    """
+
+    def __init__(self, capacity: int, shape: tuple[int, ...]) -> None:
+        """Room for one ``shape`` float32 value per buffer row."""
+        self.values = torch.zeros((capacity, *shape))
+        self.ids = np.full(capacity, -1, np.int64)
+
+    def clear(self) -> None:
+        """Forget every value."""
+        self.ids[:] = -1
+
+    def lookup(
+        self,
+        rows: np.ndarray | None,
+        buffer: ReplayBuffer,
+        compute: Callable[[Any], torch.Tensor],
+    ) -> torch.Tensor:
+        """``(B, *shape)`` values of a batch's ``rows``, computing only those not kept.
+
+        Args:
+            rows: the batch's buffer rows, or ``None`` (a batch not from ``buffer``:
+                everything is computed, nothing kept).
+            buffer: the buffer the rows belong to.
+            compute: given the batch positions to compute (an index array, or
+                ``slice(None)`` for all), returns their values; a row's value must not
+                depend on the other rows computed with it.
+        """
+        if rows is None:
+            return compute(slice(None))
+        ids = buffer.row_ids(rows)
+        stale = self.ids[rows] != ids
+        if stale.any():
+            fresh = np.flatnonzero(stale)
+            self.values[torch.from_numpy(rows[fresh])] = compute(fresh)
+            self.ids[rows[fresh]] = ids[fresh]
+        return self.values.index_select(0, torch.from_numpy(rows))

@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ltos_traffic.learning.nn import Relation, mlp
+from ltos_traffic.learning.nn import Relation, attention_bias, mlp
 from ltos_traffic.learning.qlearning import QConfig, QLearner
 
 
@@ -80,6 +80,9 @@ class DGNNet(nn.Module):
         self.mask: torch.Tensor
         self.register_buffer("index", index.clone())
         self.register_buffer("mask", mask.clone())
+        # derived from index and mask, so not saved: checkpoints keep their keys
+        self.attention_bias: torch.Tensor | None
+        self.register_buffer("attention_bias", attention_bias(index, mask), persistent=False)
 
     def forward(self, obs: torch.Tensor, edges: torch.Tensor | None = None) -> torch.Tensor:
         """Q-values ``(B, N, A)`` from observations ``(B, N, D)`` and edges ``(B, N, K, F)``."""
@@ -91,7 +94,7 @@ class DGNNet(nn.Module):
         features = [h]
         relation_edges = edges if self.edge_dim else None
         for relation in self.relations:
-            h = relation(h, self.index, self.mask, relation_edges)
+            h = relation(h, self.index, self.mask, relation_edges, self.attention_bias)
             features.append(h)
         return self.head(torch.cat(features, dim=-1))
 

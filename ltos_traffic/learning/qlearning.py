@@ -27,7 +27,7 @@ from torch import nn
 
 from ltos_traffic.learning.buffer import Batch, ReplayBuffer
 from ltos_traffic.learning.exploration import EpsilonSchedule, epsilon_greedy
-from ltos_traffic.learning.nn import Polyak, init_normal_, make_optimizer, masked_max
+from ltos_traffic.learning.nn import FlatOptimizer, Polyak, init_normal_, masked_max
 from ltos_traffic.learning.rng import restore_rng, rng_state
 from ltos_traffic.types import EnvSpec, TimeStep, Transition, neighbourhood
 
@@ -104,7 +104,7 @@ class QLearner:
         init_normal_(self.q_net, self.generator, config.init_std)
         self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
         self.q_polyak = Polyak(self.q_target, self.q_net)
-        self.q_optim = make_optimizer(config.optimizer, list(self.q_net.parameters()), config.lr)
+        self.q_optim = FlatOptimizer(config.optimizer, list(self.q_net.parameters()), config.lr)
         self.epsilon = EpsilonSchedule(config.eps_start, config.eps_decay, config.eps_end)
         self.buffer = ReplayBuffer(
             config.buffer_capacity,
