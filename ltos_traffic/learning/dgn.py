@@ -105,11 +105,14 @@ def _sorted_slots(edges: torch.Tensor) -> torch.Tensor:
     Padded slots hold zeros and the values are non-negative (sharing weights),
     so padding stays last; gradients flow to every slot through the permutation.
     """
-    if edges.shape[2] <= 2:
+    k = edges.shape[2]
+    if k <= 2:
         return edges
-    order = edges[:, :, 1:, 0].argsort(dim=-1, descending=True, stable=True) + 1
-    index = order[..., None].expand(-1, -1, -1, edges.shape[-1])
-    return torch.cat([edges[:, :, :1], edges.gather(2, index)], dim=2)
+    # slot 0 keyed +inf stays first under one stable sort of all K slots (no cut and re-join)
+    first = torch.zeros(k, dtype=edges.dtype, device=edges.device)
+    first[0] = float("inf")
+    order = (edges[..., 0] + first).argsort(dim=-1, descending=True, stable=True)
+    return edges.gather(2, order[..., None].expand_as(edges))
 
 
 class DGNLearner(QLearner):
