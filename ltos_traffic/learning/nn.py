@@ -1,4 +1,7 @@
-"""Shared network blocks: MLPs, the seeded initialiser, DGN's relation block, soft updates (Polyak).
+"""Shared network blocks and their training plumbing.
+
+MLPs, the seeded initialiser, DGN's relation block (dense or gathered attention),
+soft updates (Polyak) and the optimisers (per parameter, or over one flat tensor).
 
 Shapes use ``B`` for the batch (joint transitions), ``N`` agents, ``K`` the padded
 neighbourhood size from :func:`ltos_traffic.types.neighbourhood` (self first) and
