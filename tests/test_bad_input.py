@@ -84,6 +84,8 @@ CASES = [
     Case("set-negative-learning-rate", ("run", "--net", "prisoner", "--controller", "neurcomm",
                                         "--set", "lr=-1"), "prisoner_v1/neurcomm/seed0",
          "learning rate"),
+    Case("set-unknown-attention", ("run", "--net", "prisoner", "--controller", "dgn", "--set",
+                                   "attention=sparse"), "prisoner_v1/dgn/seed0", "attention"),
     Case("seconds-negative", ("run", "--net", "grid2x2", "--controller", "fixed_time",
                               "--seconds", "-5"), GRID, "--seconds"),
     Case("episodes-negative", ("run", "--net", "prisoner", "--controller", "dqn", "--episodes",

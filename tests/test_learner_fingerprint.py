@@ -7,10 +7,10 @@ torch 2.13 CPU, one thread) the run is bit-identical; the tolerance only absorbs
 of another BLAS or CPU. A failure after a torch upgrade with no change to the learner means:
 re-record; after a learner change: the maths changed.
 
-Two recordings. With the relation blocks attending over gathered slots (the only evaluation
-before 2026-12-05, forced here by ``DENSE_ATTENTION_MAX_AGENTS = 0``) the run still gives the
-values recorded before the learner was optimised (issue 16): every other speed-up (flat
-optimiser, cached per-row inputs, received weights without the dense matrix) keeps every bit.
+Two recordings. With the relation blocks attending over gathered slots (``attention=gathered``,
+the only evaluation before 2026-12-05) the run still gives the values recorded before the
+learner was optimised (issue 16): every other speed-up (flat optimiser, cached per-row inputs,
+received weights without the dense matrix, one sort) keeps every bit.
 The default dense evaluation computes the same attention with other float sums
 (tests/test_relation.py bounds the difference per call); its training has its own recording.
 """
@@ -27,7 +27,6 @@ from ltos_traffic.controllers.ltos import LToS
 from ltos_traffic.experiments.experiment import open_run
 from ltos_traffic.experiments.runner import run_episode
 from ltos_traffic.experiments.training import train
-from ltos_traffic.learning import nn as lnn
 from ltos_traffic.scenario import load_scenario
 
 from fakes import RingEnv, make_learner, one_torch_thread
@@ -112,13 +111,13 @@ def test_short_training_matches_the_recorded_fingerprint(
     sets: tuple[str, ...],
     attention: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     recorded = GATHERED if attention == "gathered" else DENSE
-    if attention == "gathered":
-        monkeypatch.setattr(lnn, "DENSE_ATTENTION_MAX_AGENTS", 0)
+    overrides = (*sets, f"attention={attention}")
     scenario = load_scenario("grid2x2").with_timing(seconds=400)
-    out_dir, env, controller = open_run(scenario, name, seed=0, out_root=tmp_path, overrides=sets)
+    out_dir, env, controller = open_run(
+        scenario, name, seed=0, out_root=tmp_path, overrides=overrides
+    )
     try:
         results = train(env, controller, out_dir=out_dir, episodes=5, seed=0)
     finally:

@@ -10,7 +10,7 @@ from ltos_traffic.learning import nn as lnn
 from ltos_traffic.learning.nn import Relation, attention_bias, init_normal_
 from ltos_traffic.types import neighbourhood
 
-from fakes import ring_adjacency
+from fakes import RingEnv, make_learner, ring_adjacency
 
 
 def _grid_adjacency(side: int) -> np.ndarray:
@@ -100,3 +100,14 @@ def test_large_networks_use_gathered_slots(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(lnn, "DENSE_ATTENTION_MAX_AGENTS", 8)
     index, mask = (torch.as_tensor(a) for a in neighbourhood(_grid_adjacency(3)))
     assert attention_bias(index, mask) is None
+
+
+@pytest.mark.parametrize("name", ["dgn", "ltos"])
+def test_the_attention_setting_picks_the_evaluation_of_every_relation_block(name: str) -> None:
+    env = RingEnv(n_agents=6)
+    modules = {"dgn": ("q_net", "q_target"), "ltos": ("q_net", "q_target", "phi", "phi_target")}
+    for attention, dense in (("dense", True), ("gathered", False)):
+        learner = make_learner(name, env, attention=attention)
+        for module in modules[name]:
+            bias = getattr(learner, module).attention_bias
+            assert (bias is not None) == dense, (attention, module)

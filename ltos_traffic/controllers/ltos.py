@@ -67,12 +67,11 @@ from torch import nn
 
 from ltos_traffic.controllers.base import register
 from ltos_traffic.learning.buffer import Batch, RowCache
-from ltos_traffic.learning.dgn import DGNConfig, DGNLearner, DGNNet
+from ltos_traffic.learning.dgn import DGNConfig, DGNLearner, DGNNet, relation_bias
 from ltos_traffic.learning.exploration import OUNoise
 from ltos_traffic.learning.nn import (
     Polyak,
     Relation,
-    attention_bias,
     gather_neighbours,
     init_normal_,
     make_optimizer,
@@ -274,7 +273,7 @@ class SharingPolicy(nn.Module):
         self.register_buffer("index", index.clone())
         self.register_buffer("mask", mask.clone())
         self.attention_bias: torch.Tensor | None
-        self.register_buffer("attention_bias", attention_bias(index, mask), persistent=False)
+        self.register_buffer("attention_bias", relation_bias(config, index, mask), persistent=False)
         self.register_buffer("log_degree", torch.log(degree.clamp(min=1.0)))
 
     def reset_selfish(self) -> None:
@@ -331,7 +330,7 @@ class DecomposedQNet(nn.Module):
         self.register_buffer("index", index.clone())
         self.register_buffer("mask", mask.clone())
         self.attention_bias: torch.Tensor | None
-        self.register_buffer("attention_bias", attention_bias(index, mask), persistent=False)
+        self.register_buffer("attention_bias", relation_bias(config, index, mask), persistent=False)
 
     def components(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, N, K, A)``: ``Q_i^(k)(o, a)``, zero on padded slots."""

@@ -23,6 +23,8 @@ from torch import nn
 from ltos_traffic.learning.nn import Relation, attention_bias, mlp
 from ltos_traffic.learning.qlearning import QConfig, QLearner
 
+ATTENTION = ("dense", "gathered")
+
 
 @dataclass(frozen=True)
 class DGNConfig(QConfig):
@@ -30,12 +32,25 @@ class DGNConfig(QConfig):
 
     heads: int = 1  # attention heads per relation block (Table 4: 4 / 4 / 1 / 1)
     conv_layers: int = 2  # relation blocks stacked (DGN: 2)
+    attention: str = "dense"  # how relation blocks evaluate attention: "dense" (all pairs
+    # masked to the neighbourhoods, up to 128 agents; since 2026-12-05) or "gathered" (per
+    # neighbourhood slot: the same function with other float sums, the only evaluation before
+    # 2026-12-05, so it reproduces earlier runs bit for bit)
 
     def __post_init__(self) -> None:
         """Check the graph sizes too."""
         super().__post_init__()
         if self.heads < 1 or self.conv_layers < 0:
             raise ValueError("heads must be at least 1 and conv_layers at least 0")
+        if self.attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {ATTENTION}, got {self.attention!r}")
+
+
+def relation_bias(
+    config: DGNConfig, index: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor | None:
+    """The relation blocks' :func:`attention_bias`, or ``None`` for the gathered evaluation."""
+    return attention_bias(index, mask) if config.attention == "dense" else None
 
 
 class DGNNet(nn.Module):
@@ -82,7 +97,7 @@ class DGNNet(nn.Module):
         self.register_buffer("mask", mask.clone())
         # derived from index and mask, so not saved: checkpoints keep their keys
         self.attention_bias: torch.Tensor | None
-        self.register_buffer("attention_bias", attention_bias(index, mask), persistent=False)
+        self.register_buffer("attention_bias", relation_bias(config, index, mask), persistent=False)
 
     def forward(self, obs: torch.Tensor, edges: torch.Tensor | None = None) -> torch.Tensor:
         """Q-values ``(B, N, A)`` from observations ``(B, N, D)`` and edges ``(B, N, K, F)``."""
