@@ -10,6 +10,7 @@ neighbourhood size from :func:`ltos_traffic.types.neighbourhood` (self first) an
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -277,8 +278,7 @@ class FlatOptimizer:
         if len({(p.dtype, p.device) for p in params}) > 1:
             raise ValueError("flat optimisation needs parameters of one dtype and device")
         self.params = params
-        sizes = [p.numel() for p in params]
-        self._offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+        self._offsets = list(itertools.accumulate((p.numel() for p in params), initial=0))
         like = params[0] if params else torch.zeros(0)
         data = torch.empty(self._offsets[-1], dtype=like.dtype, device=like.device)
         self._grad = torch.zeros_like(data)
@@ -313,13 +313,13 @@ class FlatOptimizer:
         """The state dict of the per-parameter optimiser over ``params``."""
         inner = self.inner.state_dict()
         flat_state = inner["state"].get(0, {})
-        state = {}
+        state: dict[int, dict[str, torch.Tensor]] = {}
         for i, p in enumerate(self.params if flat_state else ()):
             start, end = self._offsets[i], self._offsets[i + 1]
-            state[i] = {
-                key: value[start:end].view_as(p).clone() if self._is_flat(value) else value.clone()
-                for key, value in flat_state.items()
-            }
+            state[i] = {}
+            for key, value in flat_state.items():  # per-element state has the flat shape
+                part = value[start:end].view_as(p) if value.shape == self.flat.shape else value
+                state[i][key] = part.clone()
         (group,) = inner["param_groups"]
         groups = [{**group, "params": list(range(len(self.params)))}]
         return {"state": state, "param_groups": groups}
@@ -355,6 +355,3 @@ class FlatOptimizer:
                 "param_groups": [{**group, "params": [0]}],
             }
         )
-
-    def _is_flat(self, value: torch.Tensor) -> bool:
-        return value.dim() == 1 and value.numel() == self._offsets[-1] > 1
